@@ -1,0 +1,299 @@
+//! Codecs: how a value becomes the payload of an L2 envelope.
+
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The serializer refused the value.
+    #[error("encode failed: {0}")]
+    Encode(String),
+    /// The payload is not a valid value of the expected type.
+    #[error("decode failed: {0}")]
+    Decode(String),
+    /// The payload is larger than the configured value-size limit.
+    #[error("payload of {len} bytes is over the limit of {limit} bytes")]
+    TooLarge {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// A user-supplied codec, plugged in with [`Codec::Custom`].
+///
+/// It works on type-erased serde values (`erased_serde`), so one codec object serves every value
+/// type. Its [`id`](CustomCodec::id) is written into each envelope; use a value of 128 or more so it
+/// never clashes with a built-in codec.
+pub trait CustomCodec: Send + Sync + std::fmt::Debug {
+    /// Stable identifier stored in envelopes (128..=255).
+    fn id(&self) -> u8;
+    /// Serializes `value` into `out`.
+    fn encode(
+        &self,
+        value: &dyn erased_serde::Serialize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError>;
+    /// Builds a deserializer over `bytes` and hands it to `visit`.
+    fn decode(
+        &self,
+        bytes: &[u8],
+        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError>;
+}
+
+/// How values are encoded for L2.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub enum Codec {
+    /// JSON (serde_json): readable, larger.
+    #[cfg(feature = "json")]
+    Json,
+    /// bincode 2 (serde mode, standard config): compact and fast; not self-describing.
+    #[cfg(feature = "bincode")]
+    Bincode,
+    /// MessagePack (rmp-serde, structs as maps): compact and self-describing.
+    #[cfg(feature = "msgpack")]
+    MessagePack,
+    /// A codec of your own.
+    Custom(&'static dyn CustomCodec),
+}
+
+impl Default for Codec {
+    fn default() -> Self {
+        #[cfg(feature = "bincode")]
+        return Codec::Bincode;
+        #[cfg(all(not(feature = "bincode"), feature = "msgpack"))]
+        return Codec::MessagePack;
+        #[cfg(all(not(feature = "bincode"), not(feature = "msgpack"), feature = "json"))]
+        return Codec::Json;
+        #[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
+        return Codec::Custom(&NoCodec);
+    }
+}
+
+/// The codec used when every built-in codec feature is off and none was configured: it refuses
+/// every value, so L2 is effectively unused (and says so in `l2_errors`).
+#[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
+#[derive(Debug)]
+struct NoCodec;
+
+#[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
+impl CustomCodec for NoCodec {
+    fn id(&self) -> u8 {
+        0
+    }
+    fn encode(&self, _: &dyn erased_serde::Serialize, _: &mut Vec<u8>) -> Result<(), CodecError> {
+        Err(CodecError::Encode("no codec feature is enabled".into()))
+    }
+    fn decode(
+        &self,
+        _: &[u8],
+        _: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+    ) -> Result<(), CodecError> {
+        Err(CodecError::Decode("no codec feature is enabled".into()))
+    }
+}
+
+/// bincode's own allocation guard: decoding may claim at most this many bytes, whatever the
+/// length fields inside the payload say.
+#[cfg(feature = "bincode")]
+const BINCODE_LIMIT: usize = 64 * 1024 * 1024;
+
+impl Codec {
+    /// The identifier written into envelopes.
+    pub fn id(&self) -> u8 {
+        match self {
+            #[cfg(feature = "json")]
+            Codec::Json => 1,
+            #[cfg(feature = "bincode")]
+            Codec::Bincode => 2,
+            #[cfg(feature = "msgpack")]
+            Codec::MessagePack => 3,
+            Codec::Custom(c) => c.id(),
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            #[cfg(feature = "json")]
+            Codec::Json => "json",
+            #[cfg(feature = "bincode")]
+            Codec::Bincode => "bincode",
+            #[cfg(feature = "msgpack")]
+            Codec::MessagePack => "msgpack",
+            Codec::Custom(_) => "custom",
+        }
+    }
+
+    /// Appends the encoding of `value` to `out`.
+    pub fn encode_into<T: Serialize + ?Sized>(
+        &self,
+        value: &T,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        match self {
+            #[cfg(feature = "json")]
+            Codec::Json => {
+                serde_json::to_writer(out, value).map_err(|e| CodecError::Encode(e.to_string()))
+            }
+            #[cfg(feature = "bincode")]
+            Codec::Bincode => bincode::serde::encode_into_std_write(
+                value,
+                out,
+                bincode::config::standard(),
+            )
+            .map(|_| ())
+            .map_err(|e| CodecError::Encode(e.to_string())),
+            #[cfg(feature = "msgpack")]
+            Codec::MessagePack => rmp_serde::encode::write_named(out, value)
+                .map_err(|e| CodecError::Encode(e.to_string())),
+            Codec::Custom(c) => c.encode(&value, out),
+        }
+    }
+
+    /// Encodes `value` into a new buffer.
+    pub fn encode<T: Serialize + ?Sized>(&self, value: &T) -> Result<Vec<u8>, CodecError> {
+        let mut out = Vec::new();
+        self.encode_into(value, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decodes a value of type `T`; trailing bytes are an error.
+    pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
+        match self {
+            #[cfg(feature = "json")]
+            Codec::Json => serde_json::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
+            #[cfg(feature = "bincode")]
+            Codec::Bincode => {
+                let config = bincode::config::standard().with_limit::<BINCODE_LIMIT>();
+                let (v, used) = bincode::serde::decode_from_slice(bytes, config)
+                    .map_err(|e| CodecError::Decode(e.to_string()))?;
+                if used != bytes.len() {
+                    return Err(CodecError::Decode(format!(
+                        "{} trailing bytes",
+                        bytes.len() - used
+                    )));
+                }
+                Ok(v)
+            }
+            #[cfg(feature = "msgpack")]
+            Codec::MessagePack => {
+                let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+                let v = T::deserialize(&mut de).map_err(|e| CodecError::Decode(e.to_string()))?;
+                if de.get_ref().len() != 0 {
+                    return Err(CodecError::Decode("trailing bytes".into()));
+                }
+                Ok(v)
+            }
+            Codec::Custom(c) => {
+                let mut slot: Option<T> = None;
+                c.decode(bytes, &mut |de| {
+                    slot = Some(erased_serde::deserialize::<T>(de)?);
+                    Ok(())
+                })?;
+                slot.ok_or_else(|| CodecError::Decode("custom codec produced no value".into()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    struct Product {
+        id: u64,
+        name: String,
+        tags: Vec<String>,
+        price: Option<f64>,
+    }
+
+    fn sample() -> Product {
+        Product {
+            id: 7,
+            name: "lamp".into(),
+            tags: vec!["home".into(), "light".into()],
+            price: Some(19.5),
+        }
+    }
+
+    fn all() -> Vec<Codec> {
+        vec![
+            #[cfg(feature = "json")]
+            Codec::Json,
+            #[cfg(feature = "bincode")]
+            Codec::Bincode,
+            #[cfg(feature = "msgpack")]
+            Codec::MessagePack,
+            Codec::Custom(&JsonViaErased),
+        ]
+    }
+
+    /// A custom codec built on serde_json through erased_serde, to prove the plug-in path works.
+    #[derive(Debug)]
+    struct JsonViaErased;
+    impl CustomCodec for JsonViaErased {
+        fn id(&self) -> u8 {
+            200
+        }
+        fn encode(
+            &self,
+            value: &dyn erased_serde::Serialize,
+            out: &mut Vec<u8>,
+        ) -> Result<(), CodecError> {
+            let mut ser = serde_json::Serializer::new(out);
+            value
+                .erased_serialize(&mut <dyn erased_serde::Serializer>::erase(&mut ser))
+                .map_err(|e| CodecError::Encode(e.to_string()))
+        }
+        fn decode(
+            &self,
+            bytes: &[u8],
+            visit: &mut dyn FnMut(
+                &mut dyn erased_serde::Deserializer<'_>,
+            ) -> Result<(), erased_serde::Error>,
+        ) -> Result<(), CodecError> {
+            let mut de = serde_json::Deserializer::from_slice(bytes);
+            visit(&mut <dyn erased_serde::Deserializer>::erase(&mut de))
+                .map_err(|e| CodecError::Decode(e.to_string()))
+        }
+    }
+
+    #[test]
+    fn every_codec_round_trips() {
+        for c in all() {
+            let bytes = c.encode(&sample()).unwrap();
+            let back: Product = c.decode(&bytes).unwrap();
+            assert_eq!(back, sample(), "codec {}", c.name());
+        }
+    }
+
+    #[test]
+    fn ids_are_distinct() {
+        let ids: std::collections::HashSet<u8> = all().iter().map(|c| c.id()).collect();
+        assert_eq!(ids.len(), all().len());
+    }
+
+    #[test]
+    fn garbage_is_a_decode_error_not_a_panic() {
+        for c in all() {
+            for bytes in [&b""[..], b"\xff\xff\xff\xff", b"{\"id\":", &[0x9f; 32]] {
+                assert!(c.decode::<Product>(bytes).is_err(), "codec {}", c.name());
+            }
+        }
+    }
+
+    #[cfg(feature = "bincode")]
+    #[test]
+    fn bincode_refuses_huge_length_prefix() {
+        // A Vec<u64> claiming 2^60 elements in 10 bytes must fail fast, not allocate.
+        let mut bytes = vec![0xFF];
+        bytes.extend_from_slice(&(1u64 << 60).to_le_bytes());
+        assert!(Codec::Bincode.decode::<Vec<u64>>(&bytes).is_err());
+    }
+}

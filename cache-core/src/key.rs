@@ -1,0 +1,409 @@
+//! Key building: the [`KeyPart`] trait and the injective renderer.
+//!
+//! A key is `namespace:` followed by the rendered template. A value renders as itself when it is
+//! non-empty and made only of *plain* characters (`A-Z a-z 0-9 _ . -`); any other value renders as
+//! `%` followed by its percent-encoding, so it contains no separator of the template. Because plain
+//! text never starts with `%`, and an escaped value is made of plain characters and `%XX` only, two
+//! different argument tuples can never render to the same key as long as neighbouring placeholders
+//! are separated by literal text holding a non-plain character (the `#[cached]` macro checks this).
+
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+/// The default longest key, in bytes, before it is replaced by a prefix plus a hash.
+pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
+
+/// Length of the hash suffix that replaces the tail of an over-long key: `#` and 64 hex digits.
+const HASH_SUFFIX_LEN: usize = 65;
+
+/// Written in place of `None`: `!` never appears in an escaped value, so it is distinct from
+/// every rendering of a `Some`.
+const NONE_MARKER: &str = "%!";
+
+/// Whether `b` may appear in a value that renders as itself.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Whether `c` separates placeholders safely: any character a value cannot render to unescaped.
+pub fn is_separator(c: char) -> bool {
+    !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '%'))
+}
+
+/// A value that can be interpolated into a cache key.
+///
+/// Implemented for integers, `bool`, `char`, strings, references, `Option<T>`, and `uuid::Uuid`
+/// (feature `uuid`). Implement it for your own types by writing a text that identifies the value;
+/// escaping is done by the renderer, so any text is safe.
+///
+/// ```
+/// use cache_core::{KeyPart, KeyPartWriter};
+/// struct Sku { vendor: u32, code: String }
+/// impl KeyPart for Sku {
+///     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+///         out.write_display(&self.vendor);
+///         out.write_str("/");
+///         out.write_str(&self.code);
+///     }
+/// }
+/// ```
+pub trait KeyPart {
+    /// Writes the text of this value.
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>);
+}
+
+/// Receives the text of one [`KeyPart`]; the renderer escapes it afterwards.
+pub struct KeyPartWriter<'a> {
+    buf: &'a mut String,
+    is_none: bool,
+}
+
+impl KeyPartWriter<'_> {
+    /// Appends text to the value.
+    pub fn write_str(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    /// Appends the `Display` form of `v` to the value.
+    pub fn write_display(&mut self, v: &dyn std::fmt::Display) {
+        // Writing into a String cannot fail.
+        let _ = write!(self.buf, "{v}");
+    }
+
+    /// Marks the value as absent (`None`).
+    pub fn write_none(&mut self) {
+        self.is_none = true;
+    }
+}
+
+macro_rules! key_part_display {
+    ($($t:ty),*) => {$(
+        impl KeyPart for $t {
+            fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+                out.write_display(self);
+            }
+        }
+    )*};
+}
+key_part_display!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, bool, char);
+
+impl KeyPart for str {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        out.write_str(self);
+    }
+}
+
+impl KeyPart for String {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        out.write_str(self);
+    }
+}
+
+impl KeyPart for std::borrow::Cow<'_, str> {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        out.write_str(self);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for &T {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        (**self).write_key_part(out);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for &mut T {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        (**self).write_key_part(out);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for Box<T> {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        (**self).write_key_part(out);
+    }
+}
+
+impl<T: KeyPart + ?Sized> KeyPart for std::sync::Arc<T> {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        (**self).write_key_part(out);
+    }
+}
+
+/// `None` renders as `%!`, `Some(v)` as `v`. (A nested `Some(None)` renders like `None`.)
+impl<T: KeyPart> KeyPart for Option<T> {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        match self {
+            Some(v) => v.write_key_part(out),
+            None => out.write_none(),
+        }
+    }
+}
+
+#[cfg(feature = "uuid")]
+impl KeyPart for uuid::Uuid {
+    fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+        out.write_display(&self.hyphenated());
+    }
+}
+
+/// A finished key: namespaced, and hashed when it was longer than the limit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey(String);
+
+impl CacheKey {
+    /// The key's text, as stored in L1 and L2.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The key's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
+    /// Builds a key from literal text under `namespace`, applying the length rule.
+    pub fn literal(namespace: &str, key: &str, max_len: usize) -> CacheKey {
+        let mut b = KeyBuilder::with_namespace(namespace, key.len());
+        b.literal(key);
+        b.finish(max_len)
+    }
+}
+
+impl std::fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for CacheKey {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for CacheKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Renders a key or tag template: literal text and escaped [`KeyPart`] values, into one `String`.
+///
+/// ```
+/// use cache_core::key::KeyBuilder;
+/// let mut b = KeyBuilder::with_namespace("shop", 16);
+/// b.literal("product:").part(&7u64);
+/// assert_eq!(b.finish(1024).as_str(), "shop:product:7");
+///
+/// let mut b = KeyBuilder::bare(16);
+/// b.literal("user:").part("a:b");
+/// assert_eq!(b.finish_string(), "user:%a%3Ab");
+/// ```
+#[derive(Debug, Clone)]
+pub struct KeyBuilder {
+    buf: String,
+}
+
+impl KeyBuilder {
+    /// Starts a key under `namespace` (`namespace:` is written first unless it is empty).
+    pub fn with_namespace(namespace: &str, capacity_hint: usize) -> Self {
+        let mut buf = String::with_capacity(namespace.len() + 1 + capacity_hint);
+        if !namespace.is_empty() {
+            buf.push_str(namespace);
+            buf.push(':');
+        }
+        KeyBuilder { buf }
+    }
+
+    /// Starts a text with no namespace (used for tags).
+    pub fn bare(capacity_hint: usize) -> Self {
+        KeyBuilder {
+            buf: String::with_capacity(capacity_hint),
+        }
+    }
+
+    /// Appends literal template text, unescaped.
+    pub fn literal(&mut self, s: &str) -> &mut Self {
+        self.buf.push_str(s);
+        self
+    }
+
+    /// Appends one interpolated value, escaped when it could be confused with a separator.
+    pub fn part<P: KeyPart + ?Sized>(&mut self, value: &P) -> &mut Self {
+        let start = self.buf.len();
+        let mut w = KeyPartWriter {
+            buf: &mut self.buf,
+            is_none: false,
+        };
+        value.write_key_part(&mut w);
+        if w.is_none {
+            self.buf.truncate(start);
+            self.buf.push_str(NONE_MARKER);
+            return self;
+        }
+        let written = &self.buf.as_bytes()[start..];
+        if written.is_empty() || !written.iter().copied().all(is_plain) {
+            let raw = self.buf.split_off(start);
+            self.buf.push('%');
+            for b in raw.bytes() {
+                if is_plain(b) {
+                    self.buf.push(b as char);
+                } else {
+                    // Writing into a String cannot fail.
+                    let _ = write!(self.buf, "%{b:02X}");
+                }
+            }
+        }
+        self
+    }
+
+    /// Finishes a namespaced key, replacing the tail of an over-long key by a SHA-256 hash of the
+    /// whole key (never truncating, so two long keys cannot collide).
+    pub fn finish(self, max_len: usize) -> CacheKey {
+        CacheKey(bound_key_len(self.buf, max_len))
+    }
+
+    /// Finishes a bare text (a tag), with no length rule.
+    pub fn finish_string(self) -> String {
+        self.buf
+    }
+}
+
+/// Applies the key-length rule: a key over `max_len` bytes becomes a prefix and `#sha256hex`.
+pub fn bound_key_len(key: String, max_len: usize) -> String {
+    if key.len() <= max_len {
+        return key;
+    }
+    let digest = Sha256::digest(key.as_bytes());
+    let mut keep = max_len.saturating_sub(HASH_SUFFIX_LEN);
+    while !key.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut out = String::with_capacity(keep + HASH_SUFFIX_LEN);
+    out.push_str(&key[..keep]);
+    out.push('#');
+    for b in digest {
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn render2(a: &str, b: &str) -> String {
+        let mut k = KeyBuilder::with_namespace("ns", 8);
+        k.literal("t:").part(a).literal(":").part(b);
+        k.finish(usize::MAX).into_string()
+    }
+
+    #[test]
+    fn plain_values_render_as_themselves() {
+        let mut k = KeyBuilder::with_namespace("shop:v1", 8);
+        k.literal("product:").part(&7u64).literal(":").part(&-3i32);
+        assert_eq!(k.finish(1024).as_str(), "shop:v1:product:7:-3");
+    }
+
+    #[test]
+    fn values_with_separators_are_escaped_and_do_not_collide() {
+        assert_ne!(render2("1:2", "3"), render2("1", "2:3"));
+        assert_eq!(render2("1:2", "3"), "ns:t:%1%3A2:3");
+    }
+
+    #[test]
+    fn empty_and_none_and_percent_are_distinct() {
+        let none: Option<&str> = None;
+        let mut a = KeyBuilder::bare(4);
+        a.part(&none);
+        let mut b = KeyBuilder::bare(4);
+        b.part(&Some(""));
+        let mut c = KeyBuilder::bare(4);
+        c.part("%");
+        let (a, b, c) = (a.finish_string(), b.finish_string(), c.finish_string());
+        assert_eq!(a, "%!");
+        assert_eq!(b, "%");
+        assert_eq!(c, "%%25");
+        assert!(a != b && b != c && a != c);
+    }
+
+    #[test]
+    fn newline_and_namespace_separator_cannot_escape_the_namespace() {
+        let mut k = KeyBuilder::with_namespace("ns", 8);
+        k.literal("u:").part("x\nother-ns:admin");
+        let key = k.finish(1024);
+        assert!(!key.as_str().contains('\n'));
+        assert_eq!(key.as_str().matches(':').count(), 2);
+    }
+
+    #[test]
+    fn long_keys_are_hashed_not_truncated() {
+        let a = bound_key_len("k".repeat(2000) + "a", 1024);
+        let b = bound_key_len("k".repeat(2000) + "b", 1024);
+        assert_eq!(a.len(), 1024);
+        assert_ne!(a, b);
+        assert_eq!(bound_key_len("short".into(), 1024), "short");
+        // Multi-byte characters at the cut stay valid UTF-8.
+        let c = bound_key_len("é".repeat(1000), 1024);
+        assert!(c.len() <= 1024);
+    }
+
+    /// Decodes one rendered value back to its text (None for the `None` marker).
+    fn unescape(s: &str) -> Option<String> {
+        if s == NONE_MARKER {
+            return None;
+        }
+        let Some(rest) = s.strip_prefix('%') else {
+            return Some(s.to_string());
+        };
+        let bytes = rest.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i] == b'%' {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 3;
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        Some(String::from_utf8(out).unwrap())
+    }
+
+    proptest! {
+        #[test]
+        fn rendering_is_injective_for_pairs(a in ".*", b in ".*", c in ".*", d in ".*") {
+            prop_assume!((a.clone(), b.clone()) != (c.clone(), d.clone()));
+            prop_assert_ne!(render2(&a, &b), render2(&c, &d));
+        }
+
+        #[test]
+        fn rendering_round_trips(v in any::<Option<String>>()) {
+            let mut k = KeyBuilder::bare(8);
+            k.part(&v);
+            let s = k.finish_string();
+            prop_assert!(!s.bytes().any(|b| b == b':' || b == b'\n'));
+            prop_assert_eq!(unescape(&s), v);
+        }
+
+        #[test]
+        fn integers_and_strings_agree_when_plain(n in any::<i64>()) {
+            let mut a = KeyBuilder::bare(8);
+            a.part(&n);
+            let mut b = KeyBuilder::bare(8);
+            b.part(n.to_string().as_str());
+            prop_assert_eq!(a.finish_string(), b.finish_string());
+        }
+
+        #[test]
+        fn long_keys_never_collide(a in "[a-z]{1100,1200}", b in "[a-z]{1100,1200}") {
+            prop_assume!(a != b);
+            prop_assert_ne!(bound_key_len(a, 1024), bound_key_len(b, 1024));
+        }
+    }
+}

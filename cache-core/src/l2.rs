@@ -1,0 +1,141 @@
+//! The `L2` trait: a shared layer (Redis in production) behind the in-process L1.
+//!
+//! `Cache` holds it as `Arc<dyn L2>`. It only moves bytes: the cache encodes values into
+//! [`Envelope`](crate::envelope::Envelope)s, bounds every call by [`L2Policy::timeout`], and opens a
+//! circuit breaker after repeated failures, so an implementation needs none of that logic.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Why an L2 operation failed. Never surfaced to a caller of a cached function: the cache
+/// degrades to the loader and counts it in `l2_errors`.
+#[derive(Debug, thiserror::Error)]
+pub enum L2Error {
+    /// The operation did not finish within the layer's timeout.
+    #[error("L2 operation timed out after {0:?}")]
+    Timeout(Duration),
+    /// The circuit breaker is open: L2 is being skipped for a cool-down.
+    #[error("L2 circuit breaker is open")]
+    BreakerOpen,
+    /// Connection, protocol or server error.
+    #[error("L2 backend error: {0}")]
+    Backend(String),
+    /// The value is over the size limit and was not written.
+    #[error("value of {len} bytes is over the L2 limit of {limit} bytes")]
+    TooLarge {
+        /// Encoded size.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// What an instance tells the others after an invalidation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Invalidation {
+    /// One key (the full, namespaced key).
+    Key(String),
+    /// Every entry carrying `tag` whose stamp is older than `version`.
+    Tag {
+        /// The rendered tag.
+        tag: String,
+        /// The tag's new version.
+        version: u64,
+    },
+    /// Every entry of the namespace.
+    Clear,
+}
+
+/// A backplane message: an [`Invalidation`] and the instance that sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvalidationMessage {
+    /// The sending cache's instance id; an instance ignores its own messages.
+    pub origin: u64,
+    /// What to evict.
+    pub invalidation: Invalidation,
+}
+
+/// Receives backplane events. Implemented by `Cache`; called by the L2 from its own task.
+pub trait BackplaneListener: Send + Sync + 'static {
+    /// Another (or this) instance invalidated something.
+    fn on_message(&self, message: InvalidationMessage);
+    /// The subscription came back after a drop: messages may have been missed, so the listener
+    /// must drop whatever they could have covered (the cache clears its L1).
+    fn on_reconnect(&self);
+    /// The subscription dropped.
+    fn on_disconnect(&self) {}
+}
+
+/// Timeouts, breaker thresholds and limits the cache applies to an L2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L2Policy {
+    /// Upper bound on every operation.
+    pub timeout: Duration,
+    /// Consecutive failures that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker skips L2 before one probe is allowed.
+    pub breaker_cool_down: Duration,
+    /// Largest envelope written to or accepted from L2, in bytes.
+    pub max_value_size: usize,
+}
+
+impl Default for L2Policy {
+    fn default() -> Self {
+        L2Policy {
+            timeout: Duration::from_millis(50),
+            breaker_failures: 5,
+            breaker_cool_down: Duration::from_secs(2),
+            max_value_size: 1024 * 1024,
+        }
+    }
+}
+
+/// The shared second layer.
+///
+/// Keys passed in are full cache keys (`namespace:…`); tags are rendered tag strings. The layer is
+/// bound to one namespace by [`attach`](L2::attach), which the cache calls once when it is built.
+#[async_trait::async_trait]
+pub trait L2: Send + Sync + std::fmt::Debug + 'static {
+    /// Binds the layer to the cache's namespace and instance, and starts delivering backplane
+    /// events to `listener`. Called once by `CacheBuilder::build`.
+    fn attach(&self, namespace: &str, instance_id: u64, listener: Arc<dyn BackplaneListener>);
+
+    /// Reads the bytes stored under `key`.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error>;
+
+    /// Stores `value` under `key` for `ttl`.
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error>;
+
+    /// Deletes `key`.
+    async fn delete(&self, key: &str) -> Result<(), L2Error>;
+
+    /// Current versions of `tags`, in order (0 for a tag never invalidated).
+    async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error>;
+
+    /// Invalidates `tag`: increments its version and returns the new one.
+    async fn bump_tag(&self, tag: &str) -> Result<u64, L2Error>;
+
+    /// Drops every entry of the namespace, in O(1) (e.g. by moving to a new generation).
+    async fn clear(&self) -> Result<(), L2Error>;
+
+    /// Sends `message` to every instance attached to this namespace.
+    async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error>;
+
+    /// Takes the lock `key` for `ttl` if nobody holds it; `token` identifies the holder.
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, L2Error>;
+
+    /// Releases the lock `key` only if `token` still holds it.
+    async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error>;
+
+    /// The policy the cache applies to this layer.
+    fn policy(&self) -> L2Policy {
+        L2Policy::default()
+    }
+
+    /// Whether the backplane subscription is currently up (true for layers without one).
+    fn backplane_connected(&self) -> bool {
+        true
+    }
+}
