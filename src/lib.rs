@@ -1,1 +1,62 @@
-//! facade (wip)
+//! # layercache
+//!
+//! Caching as one line of code: `#[cached]` on an async function gives it an in-process L1
+//! (`quick_cache`), an optional shared L2 (Redis), exactly one loader call per key however many
+//! callers miss at once, invalidation that reaches every instance, fail-safe stale values, and
+//! compile-time checks of keys, durations and serializability.
+//!
+//! See the README for the quickstart, the argument table and the failure rules.
+#![warn(missing_docs)]
+
+use std::sync::OnceLock;
+
+pub use cache_core::{
+    codec, envelope, key, l2, memory_l2, BackplaneListener, Cache, CacheBuilder, CacheKey, Codec,
+    CodecError, CustomCodec, EntryOptions, Invalidation, InvalidationMessage, KeyBuilder, KeyPart,
+    KeyPartWriter, L2Error, L2Policy, LoadPlan, MemoryL2, Refresher, Stats, L2,
+};
+pub use cache_macros::{cached, invalidates};
+#[cfg(feature = "redis")]
+pub use cache_redis::RedisLayer;
+
+#[doc(hidden)]
+pub mod __private;
+
+static GLOBAL: OnceLock<Cache> = OnceLock::new();
+
+/// Why [`install`] refused a cache.
+#[derive(Debug, thiserror::Error)]
+#[error("a global cache is already installed (namespace `{namespace}`); install it once, at start-up")]
+pub struct AlreadyInstalled {
+    /// Namespace of the cache that was installed first.
+    pub namespace: String,
+}
+
+/// Makes `cache` the one `#[cached]` functions use when they name no `cache = …`.
+///
+/// Call it once at start-up, before the first cached call; a second call returns an error and
+/// leaves the first cache in place.
+pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
+    let mut installed = false;
+    let current = GLOBAL.get_or_init(|| {
+        installed = true;
+        cache
+    });
+    if installed {
+        Ok(())
+    } else {
+        Err(AlreadyInstalled {
+            namespace: current.namespace().to_owned(),
+        })
+    }
+}
+
+/// The installed cache, or (when none was installed) an L1-only default, created once.
+pub fn global() -> &'static Cache {
+    GLOBAL.get_or_init(|| {
+        tracing::info!(
+            "layercache: no cache installed; using an L1-only default (`l2` functions work from L1 alone)"
+        );
+        Cache::builder().build()
+    })
+}

@@ -18,7 +18,10 @@ impl UnixMillis {
 
     /// This instant plus `d`, saturating.
     pub fn plus(self, d: Duration) -> UnixMillis {
-        UnixMillis(self.0.saturating_add(d.as_millis().min(u64::MAX as u128) as u64))
+        UnixMillis(
+            self.0
+                .saturating_add(d.as_millis().min(u64::MAX as u128) as u64),
+        )
     }
 
     /// How long from `now` until this instant (zero when it has passed).

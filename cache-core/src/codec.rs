@@ -39,7 +39,9 @@ pub trait CustomCodec: Send + Sync + std::fmt::Debug {
     fn decode(
         &self,
         bytes: &[u8],
-        visit: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+        visit: &mut dyn FnMut(
+            &mut dyn erased_serde::Deserializer<'_>,
+        ) -> Result<(), erased_serde::Error>,
     ) -> Result<(), CodecError>;
 }
 
@@ -90,7 +92,9 @@ impl CustomCodec for NoCodec {
     fn decode(
         &self,
         _: &[u8],
-        _: &mut dyn FnMut(&mut dyn erased_serde::Deserializer<'_>) -> Result<(), erased_serde::Error>,
+        _: &mut dyn FnMut(
+            &mut dyn erased_serde::Deserializer<'_>,
+        ) -> Result<(), erased_serde::Error>,
     ) -> Result<(), CodecError> {
         Err(CodecError::Decode("no codec feature is enabled".into()))
     }
@@ -140,13 +144,11 @@ impl Codec {
                 serde_json::to_writer(out, value).map_err(|e| CodecError::Encode(e.to_string()))
             }
             #[cfg(feature = "bincode")]
-            Codec::Bincode => bincode::serde::encode_into_std_write(
-                value,
-                out,
-                bincode::config::standard(),
-            )
-            .map(|_| ())
-            .map_err(|e| CodecError::Encode(e.to_string())),
+            Codec::Bincode => {
+                bincode::serde::encode_into_std_write(value, out, bincode::config::standard())
+                    .map(|_| ())
+                    .map_err(|e| CodecError::Encode(e.to_string()))
+            }
             #[cfg(feature = "msgpack")]
             Codec::MessagePack => rmp_serde::encode::write_named(out, value)
                 .map_err(|e| CodecError::Encode(e.to_string())),
@@ -165,7 +167,9 @@ impl Codec {
     pub fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T, CodecError> {
         match self {
             #[cfg(feature = "json")]
-            Codec::Json => serde_json::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string())),
+            Codec::Json => {
+                serde_json::from_slice(bytes).map_err(|e| CodecError::Decode(e.to_string()))
+            }
             #[cfg(feature = "bincode")]
             Codec::Bincode => {
                 let config = bincode::config::standard().with_limit::<BINCODE_LIMIT>();
@@ -181,9 +185,10 @@ impl Codec {
             }
             #[cfg(feature = "msgpack")]
             Codec::MessagePack => {
-                let mut de = rmp_serde::Deserializer::from_read_ref(bytes);
+                let mut rest = bytes;
+                let mut de = rmp_serde::Deserializer::new(&mut rest);
                 let v = T::deserialize(&mut de).map_err(|e| CodecError::Decode(e.to_string()))?;
-                if de.get_ref().len() != 0 {
+                if !rest.is_empty() {
                     return Err(CodecError::Decode("trailing bytes".into()));
                 }
                 Ok(v)

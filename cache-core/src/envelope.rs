@@ -186,9 +186,15 @@ mod tests {
             Err(EnvelopeError::Version(FORMAT_VERSION + 1))
         );
         bytes[0] = b'X';
-        assert_eq!(Envelope::decode(&bytes, 1 << 20), Err(EnvelopeError::BadMagic));
+        assert_eq!(
+            Envelope::decode(&bytes, 1 << 20),
+            Err(EnvelopeError::BadMagic)
+        );
         let ok = sample().encode().unwrap();
-        assert!(matches!(Envelope::decode(&ok, 10), Err(EnvelopeError::TooLarge(_))));
+        assert!(matches!(
+            Envelope::decode(&ok, 10),
+            Err(EnvelopeError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -202,7 +208,12 @@ mod tests {
 
     #[test]
     fn huge_tag_count_does_not_allocate() {
-        let mut bytes = Envelope { tags: vec![], ..sample() }.encode().unwrap();
+        let mut bytes = Envelope {
+            tags: vec![],
+            ..sample()
+        }
+        .encode()
+        .unwrap();
         let at = HEADER_LEN - 2;
         bytes[at] = 0xFF;
         bytes[at + 1] = 0xFF;

@@ -1,0 +1,99 @@
+//! The circuit breaker in front of L2: after repeated failures, skip L2 for a cool-down, then let
+//! one probe through.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use std::time::{Duration, Instant};
+
+/// Breaker state in atomics, so the closed path (the common one) takes no lock.
+#[derive(Debug)]
+pub(crate) struct Breaker {
+    epoch: Instant,
+    failures: AtomicU32,
+    /// 0 while closed; otherwise the time (µs since `epoch`, at least 1) before which L2 is skipped.
+    open_until: AtomicU64,
+    threshold: u32,
+    cool_down: Duration,
+}
+
+/// What a failure did to the breaker.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Tripped {
+    No,
+    Opened,
+}
+
+impl Breaker {
+    pub(crate) fn new(threshold: u32, cool_down: Duration) -> Self {
+        Breaker {
+            epoch: Instant::now(),
+            failures: AtomicU32::new(0),
+            open_until: AtomicU64::new(0),
+            threshold: threshold.max(1),
+            cool_down,
+        }
+    }
+
+    fn now_us(&self) -> u64 {
+        (self.epoch.elapsed().as_micros() as u64).max(1)
+    }
+
+    /// Whether a call may go to L2. When the cool-down has passed, exactly one caller gets
+    /// through as the probe (the deadline moves forward for the others).
+    pub(crate) fn allow(&self) -> bool {
+        let until = self.open_until.load(Acquire);
+        if until == 0 {
+            return true;
+        }
+        let now = self.now_us();
+        if now < until {
+            return false;
+        }
+        let next = now + self.cool_down.as_micros() as u64;
+        self.open_until
+            .compare_exchange(until, next, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open_until.load(Acquire) != 0
+    }
+
+    pub(crate) fn on_success(&self) {
+        self.failures.store(0, Release);
+        self.open_until.store(0, Release);
+    }
+
+    pub(crate) fn on_failure(&self) -> Tripped {
+        let failures = self.failures.fetch_add(1, AcqRel) + 1;
+        if failures >= self.threshold {
+            let next = self.now_us() + self.cool_down.as_micros() as u64;
+            if self.open_until.swap(next, AcqRel) == 0 {
+                return Tripped::Opened;
+            }
+        }
+        Tripped::No
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opens_after_threshold_and_probes_once_after_cool_down() {
+        let b = Breaker::new(3, Duration::from_millis(20));
+        assert_eq!(b.on_failure(), Tripped::No);
+        assert_eq!(b.on_failure(), Tripped::No);
+        assert!(b.allow());
+        assert_eq!(b.on_failure(), Tripped::Opened);
+        assert!(!b.allow());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !b.allow() {
+            assert!(Instant::now() < deadline, "breaker never half-opened");
+            std::thread::yield_now();
+        }
+        assert!(!b.allow(), "only one probe per cool-down");
+        b.on_success();
+        assert!(b.allow() && !b.is_open());
+    }
+}

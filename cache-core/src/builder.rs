@@ -1,0 +1,131 @@
+//! `CacheBuilder`: namespace, L1 size, default TTL and codec, optional L2.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cache::{Cache, CacheInner, L2Link};
+use crate::codec::Codec;
+use crate::key::DEFAULT_MAX_KEY_LEN;
+use crate::l2::L2;
+
+/// Builds a [`Cache`].
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_core::{Cache, Codec};
+/// let cache = Cache::builder()
+///     .namespace("shop:v1")
+///     .l1_capacity(100_000)
+///     .default_ttl(Duration::from_secs(300))
+///     .codec(Codec::Bincode)
+///     .build();
+/// assert_eq!(cache.namespace(), "shop:v1");
+/// ```
+#[must_use]
+pub struct CacheBuilder {
+    namespace: String,
+    l1_capacity: usize,
+    l1_byte_budget: Option<u64>,
+    default_ttl: Duration,
+    codec: Codec,
+    l2: Option<Arc<dyn L2>>,
+    max_key_len: usize,
+    lock_ttl: Duration,
+    max_pending_invalidations: usize,
+}
+
+impl Default for CacheBuilder {
+    fn default() -> Self {
+        CacheBuilder {
+            namespace: "lc".into(),
+            l1_capacity: 10_000,
+            l1_byte_budget: None,
+            default_ttl: Duration::from_secs(300),
+            codec: Codec::default(),
+            l2: None,
+            max_key_len: DEFAULT_MAX_KEY_LEN,
+            lock_ttl: Duration::from_secs(10),
+            max_pending_invalidations: 10_000,
+        }
+    }
+}
+
+impl CacheBuilder {
+    /// Prefix of every key (default `lc`); bump it (`shop:v2`) to leave old data behind.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Most entries L1 holds (default 10,000).
+    pub fn l1_capacity(mut self, entries: usize) -> Self {
+        self.l1_capacity = entries;
+        self
+    }
+
+    /// Also bound L1 by an estimate of its bytes (key, value struct and encoded payload).
+    pub fn l1_byte_budget(mut self, bytes: u64) -> Self {
+        self.l1_byte_budget = Some(bytes);
+        self
+    }
+
+    /// Freshness of entries whose options name no `ttl` (default 5 minutes).
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// Codec of L2 values whose options name none.
+    pub fn codec(mut self, codec: Codec) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// The shared L2 (e.g. `RedisLayer`).
+    pub fn l2(self, layer: impl L2) -> Self {
+        self.l2_arc(Arc::new(layer))
+    }
+
+    /// The shared L2, already behind an `Arc`.
+    pub fn l2_arc(mut self, layer: Arc<dyn L2>) -> Self {
+        self.l2 = Some(layer);
+        self
+    }
+
+    /// Keys longer than this (default 1 KiB) are replaced by a prefix and a SHA-256 hash.
+    pub fn max_key_len(mut self, bytes: usize) -> Self {
+        self.max_key_len = bytes.max(80);
+        self
+    }
+
+    /// How long a distributed load lock (`lock`) is held at most (default 10 s).
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// Bound on invalidations kept for replay while L2 is down; past it they collapse into one
+    /// clear of the namespace (default 10,000).
+    pub fn max_pending_invalidations(mut self, n: usize) -> Self {
+        self.max_pending_invalidations = n;
+        self
+    }
+
+    /// Builds the cache and attaches the L2 (which starts its backplane subscription).
+    pub fn build(self) -> Cache {
+        let l2 = self
+            .l2
+            .map(|layer| L2Link::new(layer, self.max_pending_invalidations));
+        let inner = CacheInner::new(
+            self.namespace,
+            self.l1_capacity,
+            self.l1_byte_budget,
+            self.default_ttl,
+            self.codec,
+            l2,
+            self.max_key_len,
+            self.lock_ttl,
+        );
+        Cache::from_inner(inner)
+    }
+}

@@ -1,0 +1,254 @@
+//! The L1 path: an in-process `quick_cache` of type-erased values with their own deadlines.
+//!
+//! quick_cache has no TTL, so each entry carries its fresh, stale and refresh deadlines and the
+//! tag stamps it was loaded under; [`L1::get`] honours them on read.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use quick_cache::{sync::Cache as QuickCache, Weighter};
+
+use crate::envelope::TagStamp;
+use crate::tag_versions::TagVersions;
+
+/// One cached value and its deadlines.
+pub(crate) struct L1Entry {
+    value: Box<dyn Any + Send + Sync>,
+    pub(crate) fresh_until: Instant,
+    pub(crate) stale_until: Instant,
+    refresh_at: Option<Instant>,
+    tags: Box<[TagStamp]>,
+    weight: u64,
+    /// Set by the one caller that starts a refresh-ahead reload of this entry.
+    refreshing: AtomicBool,
+}
+
+impl L1Entry {
+    pub(crate) fn new<V: Send + Sync + 'static>(
+        value: V,
+        fresh_until: Instant,
+        stale_until: Instant,
+        refresh_at: Option<Instant>,
+        tags: Vec<TagStamp>,
+        weight: u64,
+    ) -> Self {
+        L1Entry {
+            value: Box::new(value),
+            fresh_until,
+            stale_until,
+            refresh_at,
+            tags: tags.into_boxed_slice(),
+            weight,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    /// Claims the refresh of this entry; true for exactly one caller until released.
+    pub(crate) fn claim_refresh(&self) -> bool {
+        !self.refreshing.swap(true, Ordering::AcqRel)
+    }
+
+    /// Gives the refresh back (the reload failed), so a later hit may try again.
+    pub(crate) fn release_refresh(&self) {
+        self.refreshing.store(false, Ordering::Release);
+    }
+}
+
+/// What a lookup found.
+pub(crate) enum L1Read<V> {
+    /// A fresh value; `refresh` is the entry when a refresh-ahead reload is due.
+    Fresh {
+        value: V,
+        refresh: Option<Arc<L1Entry>>,
+    },
+    /// Past its freshness but inside the stale window: usable only for fail-safe.
+    Stale(V),
+    /// Nothing usable.
+    Miss,
+}
+
+#[derive(Clone)]
+struct EntryWeight;
+
+impl Weighter<String, Arc<L1Entry>> for EntryWeight {
+    fn weight(&self, _key: &String, entry: &Arc<L1Entry>) -> u64 {
+        entry.weight
+    }
+}
+
+/// The in-process layer.
+pub(crate) struct L1 {
+    entries: QuickCache<String, Arc<L1Entry>, EntryWeight>,
+    /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
+    weigh_bytes: bool,
+}
+
+impl L1 {
+    pub(crate) fn new(capacity: usize, byte_budget: Option<u64>) -> Self {
+        let capacity = capacity.max(1);
+        let (weight_capacity, weigh_bytes) = match byte_budget {
+            Some(bytes) => (bytes.max(1), true),
+            None => (capacity as u64, false),
+        };
+        L1 {
+            entries: QuickCache::with_weighter(capacity, weight_capacity, EntryWeight),
+            weigh_bytes,
+        }
+    }
+
+    /// The weight of an entry: 1, or with a byte budget an estimate of its size (key, value
+    /// struct, encoded payload when known, tags).
+    pub(crate) fn weigh<V>(&self, key: &str, encoded_len: Option<usize>, tags: &[TagStamp]) -> u64 {
+        if !self.weigh_bytes {
+            return 1;
+        }
+        let tags: usize = tags.iter().map(|t| t.tag.len() + 32).sum();
+        (key.len() + std::mem::size_of::<V>() + encoded_len.unwrap_or(0) + tags + 64) as u64
+    }
+
+    /// Looks `key` up, honouring deadlines and tag versions. A value of another type is a miss.
+    pub(crate) fn get<V: Clone + 'static>(&self, key: &str, tags: &TagVersions) -> L1Read<V> {
+        let Some(entry) = self.entries.get(key) else {
+            return L1Read::Miss;
+        };
+        let now = Instant::now();
+        if now >= entry.stale_until || !tags.still_valid(&entry.tags) {
+            self.remove_if_same(key, &entry);
+            return L1Read::Miss;
+        }
+        let Some(value) = entry.value.downcast_ref::<V>() else {
+            tracing::debug!(key, "L1 value has another type; treated as a miss");
+            return L1Read::Miss;
+        };
+        if now < entry.fresh_until {
+            let refresh_due = entry.refresh_at.is_some_and(|at| now >= at);
+            L1Read::Fresh {
+                value: value.clone(),
+                refresh: refresh_due.then(|| entry.clone()),
+            }
+        } else {
+            L1Read::Stale(value.clone())
+        }
+    }
+
+    pub(crate) fn insert(&self, key: String, entry: L1Entry) {
+        self.entries.insert(key, Arc::new(entry));
+    }
+
+    pub(crate) fn remove(&self, key: &str) {
+        self.entries.remove(key);
+    }
+
+    /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
+    fn remove_if_same(&self, key: &str, entry: &Arc<L1Entry>) {
+        if let Some(current) = self.entries.peek(key) {
+            if Arc::ptr_eq(&current, entry) {
+                self.entries.remove(key);
+            }
+        }
+    }
+
+    pub(crate) fn clear(&self) {
+        self.entries.clear();
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn entry<V: Send + Sync + 'static>(v: V, fresh: Duration, stale: Duration) -> L1Entry {
+        let now = Instant::now();
+        L1Entry::new(v, now + fresh, now + fresh + stale, None, vec![], 1)
+    }
+
+    #[test]
+    fn fresh_stale_and_expired() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        l1.insert(
+            "a".into(),
+            entry(1u32, Duration::from_secs(60), Duration::ZERO),
+        );
+        l1.insert(
+            "b".into(),
+            entry(2u32, Duration::ZERO, Duration::from_secs(60)),
+        );
+        l1.insert("c".into(), entry(3u32, Duration::ZERO, Duration::ZERO));
+        assert!(matches!(
+            l1.get::<u32>("a", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: None
+            }
+        ));
+        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Stale(2)));
+        assert!(matches!(l1.get::<u32>("c", &tags), L1Read::Miss));
+        assert_eq!(l1.len(), 2, "the expired entry is dropped on read");
+    }
+
+    #[test]
+    fn wrong_type_is_a_miss_not_a_panic() {
+        let l1 = L1::new(10, None);
+        l1.insert(
+            "a".into(),
+            entry(1u32, Duration::from_secs(60), Duration::ZERO),
+        );
+        assert!(matches!(
+            l1.get::<String>("a", &TagVersions::default()),
+            L1Read::Miss
+        ));
+    }
+
+    #[test]
+    fn invalidated_tag_makes_a_miss() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        let now = Instant::now();
+        let stamp = TagStamp {
+            tag: "t".into(),
+            version: tags.current("t"),
+        };
+        l1.insert(
+            "a".into(),
+            L1Entry::new(
+                1u32,
+                now + Duration::from_secs(60),
+                now + Duration::from_secs(60),
+                None,
+                vec![stamp],
+                1,
+            ),
+        );
+        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { .. }));
+        tags.bump_local("t");
+        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+    }
+
+    #[test]
+    fn byte_budget_evicts_by_weight() {
+        let l1 = L1::new(1000, Some(10_000));
+        let w = l1.weigh::<[u8; 0]>("k", Some(1000), &[]);
+        assert!(w > 1000);
+        for i in 0..100 {
+            let now = Instant::now();
+            let e = L1Entry::new(
+                i,
+                now + Duration::from_secs(60),
+                now + Duration::from_secs(60),
+                None,
+                vec![],
+                w,
+            );
+            l1.insert(format!("k{i}"), e);
+        }
+        assert!(l1.len() < 12, "len {}", l1.len());
+    }
+}

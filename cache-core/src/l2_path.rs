@@ -1,0 +1,492 @@
+//! The L2 path: every call bounded by the timeout and the circuit breaker, envelope decoding,
+//! tag checks, invalidations (kept and replayed when L2 is unreachable) and the load lock.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::cache::{Cache, L2Link};
+use crate::clock::UnixMillis;
+use crate::envelope::{Envelope, TagStamp};
+use crate::key::CacheKey;
+use crate::l1::L1Entry;
+use crate::l2::{Invalidation, InvalidationMessage, L2Error};
+use crate::load_plan::ValueIo;
+use crate::options::EntryOptions;
+use crate::pending_invalidations::Pending;
+use crate::stats::Counters;
+
+/// What an L2 lookup found.
+pub(crate) enum L2Read<V> {
+    Fresh(V),
+    Stale(V),
+    Miss,
+}
+
+impl<V> L2Read<V> {
+    pub(crate) fn into_fresh(self) -> Option<V> {
+        match self {
+            L2Read::Fresh(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// The result of asking for the distributed load lock.
+pub(crate) enum LockOutcome<V> {
+    /// Another instance loaded the value while we waited.
+    Loaded(V),
+    /// We hold the lock with this token.
+    Held(String),
+    /// No lock (L2 failing, or waited too long): load without it.
+    Proceed,
+}
+
+impl Cache {
+    /// Runs one L2 operation under the breaker and the timeout, counting failures.
+    pub(crate) async fn l2_call<T>(
+        &self,
+        l2: &L2Link,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, L2Error>>,
+    ) -> Result<T, L2Error> {
+        let counters = &self.inner.counters;
+        if !l2.breaker.allow() {
+            Counters::incr(&counters.l2_skipped);
+            return Err(L2Error::BreakerOpen);
+        }
+        let was_open = l2.breaker.is_open();
+        let error = match tokio::time::timeout(l2.policy.timeout, fut).await {
+            Ok(Ok(v)) => {
+                l2.breaker.on_success();
+                if was_open {
+                    tracing::info!(op, "L2 answered again; circuit breaker closed");
+                }
+                return Ok(v);
+            }
+            Ok(Err(L2Error::TooLarge { len, limit })) => {
+                Counters::incr(&counters.l2_oversize);
+                return Err(L2Error::TooLarge { len, limit });
+            }
+            Ok(Err(e)) => e,
+            Err(_) => L2Error::Timeout(l2.policy.timeout),
+        };
+        Counters::incr(&counters.l2_errors);
+        tracing::debug!(op, error = %error, "L2 operation failed");
+        if l2.breaker.on_failure() == crate::breaker::Tripped::Opened {
+            Counters::incr(&counters.breaker_opened);
+            tracing::warn!(
+                op,
+                error = %error,
+                cool_down = ?l2.policy.breaker_cool_down,
+                "L2 circuit breaker opened: skipping L2"
+            );
+        }
+        Err(error)
+    }
+
+    /// Whether L2 may be read or written now: nothing pending, or the pending replay succeeded.
+    async fn l2_trusted(&self, l2: &L2Link) -> bool {
+        if !l2.pending.any() {
+            return true;
+        }
+        if self.replay_pending(l2).await {
+            return true;
+        }
+        Counters::incr(&self.inner.counters.l2_skipped);
+        false
+    }
+
+    /// Reads and checks `key` in L2; a fresh value is copied to L1.
+    pub(crate) async fn l2_read<V>(
+        &self,
+        l2: &L2Link,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        io: ValueIo<V>,
+    ) -> L2Read<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        if !self.l2_trusted(l2).await {
+            return L2Read::Miss;
+        }
+        let bytes = match self.l2_call(l2, "get", l2.layer.get(key.as_str())).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) | Err(_) => return L2Read::Miss,
+        };
+        let codec = opts.codec.unwrap_or(inner.codec);
+        let envelope = match Envelope::decode(&bytes, l2.policy.max_value_size) {
+            Ok(e) if e.codec_id == codec.id() => e,
+            Ok(e) => {
+                Counters::incr(&inner.counters.decode_errors);
+                tracing::debug!(
+                    key = key.as_str(),
+                    found = e.codec_id,
+                    expected = codec.id(),
+                    "L2 value has another codec; treated as a miss"
+                );
+                return L2Read::Miss;
+            }
+            Err(error) => {
+                Counters::incr(&inner.counters.decode_errors);
+                tracing::debug!(key = key.as_str(), %error, "L2 value is not a valid envelope");
+                return L2Read::Miss;
+            }
+        };
+        let now = UnixMillis::now();
+        if now >= envelope.stale_until {
+            return L2Read::Miss;
+        }
+        if !envelope.tags.is_empty() && !self.tags_still_valid(l2, &envelope.tags).await {
+            return L2Read::Miss;
+        }
+        let value = match (io.decode)(&codec, &envelope.payload) {
+            Ok(v) => v,
+            Err(error) => {
+                Counters::incr(&inner.counters.decode_errors);
+                tracing::debug!(key = key.as_str(), %error, "L2 payload did not decode");
+                return L2Read::Miss;
+            }
+        };
+        if now >= envelope.fresh_until {
+            return L2Read::Stale(value);
+        }
+        Counters::incr(&inner.counters.l2_hits);
+        tracing::trace!(layer = "l2", "hit");
+        if opts.l1 {
+            self.fill_l1_from(key, opts, &value, &envelope, now);
+        }
+        L2Read::Fresh(value)
+    }
+
+    /// Checks an L2 value's tag stamps against the tag versions in L2 (and those known here).
+    async fn tags_still_valid(&self, l2: &L2Link, stamps: &[TagStamp]) -> bool {
+        let names: Vec<String> = stamps.iter().map(|s| s.tag.clone()).collect();
+        match self
+            .l2_call(l2, "tag_versions", l2.layer.tag_versions(&names))
+            .await
+        {
+            Ok(versions) => {
+                for (name, v) in names.iter().zip(&versions) {
+                    self.inner.tags.raise(name, *v);
+                }
+                self.inner.tags.still_valid(stamps)
+            }
+            // Unverifiable: do not trust it.
+            Err(_) => false,
+        }
+    }
+
+    fn fill_l1_from<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        value: &V,
+        envelope: &Envelope,
+        now: UnixMillis,
+    ) {
+        let inner = &*self.inner;
+        let at = Instant::now();
+        let fresh_left = envelope.fresh_until.remaining_from(now);
+        let l1_fresh = opts.l1_ttl.map_or(fresh_left, |t| t.min(fresh_left));
+        let refresh_at = opts.refresh.map(|r| {
+            let since_created = now.0.saturating_sub(envelope.created.0);
+            at + r.saturating_sub(Duration::from_millis(since_created))
+        });
+        let weight =
+            inner
+                .l1
+                .weigh::<V>(key.as_str(), Some(envelope.payload.len()), &envelope.tags);
+        let entry = L1Entry::new(
+            value.clone(),
+            at + l1_fresh,
+            at + envelope.stale_until.remaining_from(now),
+            refresh_at,
+            envelope.tags.clone(),
+            weight,
+        );
+        inner.l1.insert(key.as_str().to_owned(), entry);
+    }
+
+    /// Writes an envelope to L2, unless it is over the size limit.
+    pub(crate) async fn l2_write(
+        &self,
+        l2: &L2Link,
+        key: &CacheKey,
+        envelope: &Envelope,
+        ttl: Duration,
+    ) {
+        let counters = &self.inner.counters;
+        let bytes = match envelope.encode() {
+            Ok(b) => b,
+            Err(error) => {
+                Counters::incr(&counters.l2_errors);
+                tracing::warn!(%error, "envelope could not be written");
+                return;
+            }
+        };
+        if bytes.len() > l2.policy.max_value_size {
+            Counters::incr(&counters.l2_oversize);
+            tracing::debug!(
+                key = key.as_str(),
+                len = bytes.len(),
+                limit = l2.policy.max_value_size,
+                "value over the L2 size limit; kept in L1 only"
+            );
+            return;
+        }
+        if !self.l2_trusted(l2).await {
+            return;
+        }
+        if self
+            .l2_call(l2, "set", l2.layer.set(key.as_str(), bytes, ttl))
+            .await
+            .is_ok()
+        {
+            Counters::incr(&counters.l2_writes);
+        }
+    }
+
+    /// Tag stamps for a load: versions from L2 when it is used and reachable, else local ones.
+    pub(crate) async fn tag_stamps(&self, tags: &[String], use_l2: bool) -> Vec<TagStamp> {
+        if tags.is_empty() {
+            return Vec::new();
+        }
+        if let Some(l2) = self.inner.l2.as_ref().filter(|_| use_l2) {
+            if self.l2_trusted(l2).await {
+                if let Ok(versions) = self
+                    .l2_call(l2, "tag_versions", l2.layer.tag_versions(tags))
+                    .await
+                {
+                    for (t, v) in tags.iter().zip(versions) {
+                        self.inner.tags.raise(t, v);
+                    }
+                }
+            }
+        }
+        self.inner.tags.stamps(tags)
+    }
+
+    fn message(&self, invalidation: Invalidation) -> InvalidationMessage {
+        InvalidationMessage {
+            origin: self.inner.instance_id,
+            invalidation,
+        }
+    }
+
+    /// Applies a key or clear invalidation here, then in L2 and on the backplane (or keeps it
+    /// for replay when L2 cannot be reached).
+    pub(crate) async fn send_invalidation(&self, invalidation: Invalidation) {
+        let inner = &*self.inner;
+        Counters::incr(&inner.counters.invalidations_sent);
+        let pending = match &invalidation {
+            Invalidation::Key(key) => {
+                tracing::debug!(key, "invalidate");
+                inner.l1.remove(key);
+                inner.flights.invalidate(key);
+                Pending {
+                    keys: [key.clone()].into(),
+                    ..Default::default()
+                }
+            }
+            Invalidation::Clear => {
+                inner.l1.clear();
+                inner.flights.invalidate_all();
+                Pending {
+                    clear: true,
+                    ..Default::default()
+                }
+            }
+            Invalidation::Tag { tag, .. } => {
+                inner.tags.bump_local(tag);
+                Pending {
+                    tags: [tag.clone()].into(),
+                    ..Default::default()
+                }
+            }
+        };
+        let Some(l2) = &inner.l2 else { return };
+        l2.pending.add(pending);
+        self.replay_pending(l2).await;
+    }
+
+    /// Invalidates a tag: bumps its version in L2 (or locally while L2 is unreachable).
+    pub(crate) async fn send_tag_invalidation(&self, tag: &str) {
+        let inner = &*self.inner;
+        inner.flights.invalidate_all();
+        if inner.l2.is_none() {
+            Counters::incr(&inner.counters.invalidations_sent);
+            inner.tags.bump_local(tag);
+            return;
+        }
+        self.send_invalidation(Invalidation::Tag {
+            tag: tag.to_owned(),
+            version: 0,
+        })
+        .await;
+    }
+
+    /// Tells other instances to drop `invalidation` from their L1 (after a write-through).
+    pub(crate) async fn notify_others(&self, invalidation: Invalidation) {
+        let Some(l2) = &self.inner.l2 else { return };
+        let msg = self.message(invalidation);
+        if self
+            .l2_call(l2, "publish", l2.layer.publish(&msg))
+            .await
+            .is_err()
+        {
+            // Others may keep an old L1 copy: replaying the delete makes everyone reload.
+            if let Invalidation::Key(key) = msg.invalidation {
+                l2.pending.add(Pending {
+                    keys: [key].into(),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+
+    /// Replays pending invalidations to L2 and the backplane; true when none remain.
+    pub(crate) async fn replay_pending(&self, l2: &L2Link) -> bool {
+        let Ok(_one_at_a_time) = l2.replaying.try_lock() else {
+            return !l2.pending.any();
+        };
+        if !l2.pending.any() {
+            return true;
+        }
+        let work = l2.pending.take();
+        let mut failed = Pending::default();
+        let mut done = 0u64;
+        if work.clear {
+            let ok = self.l2_call(l2, "clear", l2.layer.clear()).await.is_ok()
+                && self.publish(l2, Invalidation::Clear).await;
+            if ok {
+                done += 1;
+            } else {
+                failed.clear = true;
+            }
+        }
+        for key in work.keys {
+            if failed.len() > 0 && l2.breaker.is_open() {
+                failed.keys.insert(key);
+                continue;
+            }
+            let ok = self
+                .l2_call(l2, "delete", l2.layer.delete(&key))
+                .await
+                .is_ok()
+                && self.publish(l2, Invalidation::Key(key.clone())).await;
+            if ok {
+                done += 1;
+            } else {
+                failed.keys.insert(key);
+            }
+        }
+        for tag in work.tags {
+            if failed.len() > 0 && l2.breaker.is_open() {
+                failed.tags.insert(tag);
+                continue;
+            }
+            let ok = match self.l2_call(l2, "bump_tag", l2.layer.bump_tag(&tag)).await {
+                Ok(version) => {
+                    self.inner.tags.raise(&tag, version);
+                    self.publish(
+                        l2,
+                        Invalidation::Tag {
+                            tag: tag.clone(),
+                            version,
+                        },
+                    )
+                    .await
+                }
+                Err(_) => false,
+            };
+            if ok {
+                done += 1;
+            } else {
+                failed.tags.insert(tag);
+            }
+        }
+        let counters = &self.inner.counters;
+        if done > 0 {
+            counters
+                .invalidations_replayed
+                .fetch_add(done, std::sync::atomic::Ordering::Relaxed);
+        }
+        if failed.len() == 0 {
+            return true;
+        }
+        let left = l2.pending.add(failed);
+        tracing::warn!(left, "invalidations could not reach L2; kept for replay");
+        false
+    }
+
+    async fn publish(&self, l2: &L2Link, invalidation: Invalidation) -> bool {
+        let msg = self.message(invalidation);
+        self.l2_call(l2, "publish", l2.layer.publish(&msg))
+            .await
+            .is_ok()
+    }
+
+    /// Takes the distributed load lock of `key`, or waits (bounded polling) for its holder's value.
+    pub(crate) async fn acquire_lock<V>(
+        &self,
+        l2: &L2Link,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        io: ValueIo<V>,
+    ) -> LockOutcome<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let lock_key = format!("{}:__lock", key.as_str());
+        let token = format!(
+            "{:016x}{:016x}",
+            self.inner.instance_id,
+            rand::random::<u64>()
+        );
+        let ttl = self.inner.lock_ttl;
+        let deadline = Instant::now() + ttl;
+        let mut backoff = Duration::from_millis(2);
+        let mut waited = false;
+        loop {
+            match self
+                .l2_call(l2, "try_lock", l2.layer.try_lock(&lock_key, &token, ttl))
+                .await
+            {
+                Ok(true) => {
+                    // The holder before us may have stored the value just now.
+                    if waited {
+                        if let L2Read::Fresh(v) = self.l2_read(l2, key, opts, io).await {
+                            self.release_lock(l2, key, &token).await;
+                            return LockOutcome::Loaded(v);
+                        }
+                    }
+                    return LockOutcome::Held(token);
+                }
+                Ok(false) => {}
+                Err(_) => return LockOutcome::Proceed,
+            }
+            if !waited {
+                waited = true;
+                Counters::incr(&self.inner.counters.lock_waits);
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!("waited a whole lock TTL for another instance's load; loading here");
+                return LockOutcome::Proceed;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(50));
+            if let L2Read::Fresh(v) = self.l2_read(l2, key, opts, io).await {
+                return LockOutcome::Loaded(v);
+            }
+        }
+    }
+
+    pub(crate) async fn release_lock(&self, l2: &L2Link, key: &CacheKey, token: &str) {
+        let lock_key = format!("{}:__lock", key.as_str());
+        let _ = self
+            .l2_call(l2, "unlock", l2.layer.unlock(&lock_key, token))
+            .await;
+    }
+}

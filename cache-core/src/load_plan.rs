@@ -1,0 +1,97 @@
+//! What a load does with its value besides returning it: whether it may go through L2 (and how
+//! to encode it), which values are not stored, how waiters share an error, how to refresh it.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use serde::{de::DeserializeOwned, Serialize};
+
+use crate::codec::{Codec, CodecError};
+
+/// A `'static` reloader for refresh-ahead in the background.
+pub type Refresher<V, E> =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<V, E>> + Send>> + Send + Sync>;
+
+/// How values of type `V` are encoded for L2 (monomorphized serde calls).
+pub(crate) struct ValueIo<V> {
+    pub(crate) encode: fn(&Codec, &V) -> Result<Vec<u8>, CodecError>,
+    pub(crate) decode: fn(&Codec, &[u8]) -> Result<V, CodecError>,
+}
+
+impl<V> Clone for ValueIo<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<V> Copy for ValueIo<V> {}
+
+impl<V: Serialize + DeserializeOwned> ValueIo<V> {
+    pub(crate) fn serde() -> Self {
+        ValueIo {
+            encode: |codec, v| codec.encode(v),
+            decode: |codec, bytes| codec.decode(bytes),
+        }
+    }
+}
+
+/// The per-call rules of [`Cache::load`](crate::Cache::load). Built by the `#[cached]` macro;
+/// [`Cache::get_or_load`](crate::Cache::get_or_load) uses [`LoadPlan::shared`] as it is.
+pub struct LoadPlan<'a, V, E> {
+    pub(crate) io: Option<ValueIo<V>>,
+    pub(crate) unless: Option<&'a (dyn Fn(&V) -> bool + Send + Sync)>,
+    pub(crate) empty_when: Option<fn(&V) -> bool>,
+    pub(crate) share_errors: Option<fn(&E) -> E>,
+    pub(crate) refresher: Option<Refresher<V, E>>,
+}
+
+impl<V, E> LoadPlan<'_, V, E> {
+    /// L1 only: the value never goes to L2 (no serde bounds).
+    pub fn local() -> Self {
+        LoadPlan {
+            io: None,
+            unless: None,
+            empty_when: None,
+            share_errors: None,
+            refresher: None,
+        }
+    }
+}
+
+impl<'a, V: Serialize + DeserializeOwned, E> LoadPlan<'a, V, E> {
+    /// L1 and, when the cache has one and the options allow it, L2.
+    pub fn shared() -> Self {
+        LoadPlan {
+            io: Some(ValueIo::serde()),
+            ..LoadPlan::local()
+        }
+    }
+}
+
+impl<'a, V, E> LoadPlan<'a, V, E> {
+    /// Values for which `unless` returns true are returned but not stored.
+    pub fn unless(mut self, unless: &'a (dyn Fn(&V) -> bool + Send + Sync)) -> Self {
+        self.unless = Some(unless);
+        self
+    }
+
+    /// Marks empty results (`None`): stored only when the options set `cache_none`, for that long.
+    pub fn empty_when(mut self, is_empty: fn(&V) -> bool) -> Self {
+        self.empty_when = Some(is_empty);
+        self
+    }
+
+    /// Lets callers that waited on a failed load receive a copy of the leader's error. Without
+    /// it, each waiter calls its own loader once (the error type need not be `Clone`).
+    pub fn share_errors(mut self, clone: fn(&E) -> E) -> Self {
+        self.share_errors = Some(clone);
+        self
+    }
+
+    /// A `'static` reloader, so refresh-ahead runs in the background. Without it, the caller
+    /// that finds the refresh due reloads in-band (the others keep getting the current value).
+    pub fn refresher(mut self, refresher: Refresher<V, E>) -> Self {
+        self.refresher = Some(refresher);
+        self
+    }
+}

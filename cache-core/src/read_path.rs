@@ -1,0 +1,414 @@
+//! The read path of one call: L1, single-flight, L2, loader, fail-safe, refresh-ahead, store.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tracing::Instrument;
+
+use crate::cache::{Cache, L2Link};
+use crate::clock::UnixMillis;
+use crate::envelope::{Envelope, TagStamp};
+use crate::key::CacheKey;
+use crate::l1::{L1Entry, L1Read};
+use crate::l2_path::{L2Read, LockOutcome};
+use crate::load_plan::{LoadPlan, ValueIo};
+use crate::options::EntryOptions;
+use crate::single_flight::{Join, LeaderGuard, Wait};
+use crate::stats::Counters;
+
+/// What a leader hands to the callers that waited on it.
+enum FlightOutcome<V, E> {
+    Value(V),
+    /// The load failed; the error is shared only when the plan can clone it.
+    Failed(Option<Mutex<E>>),
+}
+
+/// What a waiter does after its leader finished.
+enum AfterWait<'a, V, E> {
+    Return(Result<V, E>),
+    /// Became leader (first, or after the previous one was cancelled or panicked).
+    Lead(LeaderGuard<'a>),
+    /// The leader failed with an error that cannot be shared: load alone.
+    LoadAlone,
+}
+
+impl Cache {
+    /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
+    /// callers), applying `opts` and `plan`. This is what `#[cached]` expands to; most code calls
+    /// [`get_or_load`](Cache::get_or_load).
+    pub async fn load<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let inner = &*self.inner;
+        let mut stale = None;
+        if opts.l1 {
+            match inner.l1.get::<V>(key.as_str(), &inner.tags) {
+                L1Read::Fresh { value, refresh } => {
+                    Counters::incr(&inner.counters.l1_hits);
+                    tracing::trace!(layer = "l1", "hit");
+                    if let Some(entry) = refresh.filter(|e| e.claim_refresh()) {
+                        return self
+                            .refresh_ahead(key, opts, plan, loader, value, entry)
+                            .await;
+                    }
+                    return Ok(value);
+                }
+                L1Read::Stale(v) => stale = Some(v),
+                L1Read::Miss => {}
+            }
+        }
+
+        let guard = match self.join_flight(&key, opts, &plan, &mut stale).await {
+            AfterWait::Return(r) => return r,
+            AfterWait::Lead(guard) => Some(guard),
+            AfterWait::LoadAlone => None,
+        };
+        let (result, _) = self
+            .lead(&key, opts, &plan, loader, stale, guard.as_ref(), true)
+            .await;
+        if let Some(guard) = guard {
+            let outcome = match &result {
+                Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
+                Err(e) => {
+                    FlightOutcome::Failed(plan.share_errors.map(|clone| Mutex::new(clone(e))))
+                }
+            };
+            guard.complete(Arc::new(outcome));
+        }
+        result
+    }
+
+    /// Becomes the leader of `key`, or waits for the current one and takes its outcome.
+    async fn join_flight<'a, V, E>(
+        &'a self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        plan: &LoadPlan<'_, V, E>,
+        stale: &mut Option<V>,
+    ) -> AfterWait<'a, V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+    {
+        let inner = &*self.inner;
+        loop {
+            let waiter = match inner.flights.join(key.as_str()) {
+                Join::Leader(guard) => return AfterWait::Lead(guard),
+                Join::Waiter(w) => w,
+            };
+            Counters::incr(&inner.counters.coalesced);
+            let waited = match (opts.timeout, stale.is_some()) {
+                (Some(t), true) => tokio::time::timeout(t, waiter.wait()).await.ok(),
+                _ => Some(waiter.wait().await),
+            };
+            let Some(waited) = waited else {
+                // Timed out waiting with a stale value in hand: serve it.
+                if let Some(s) = stale.take() {
+                    Counters::incr(&inner.counters.stale_served);
+                    return AfterWait::Return(Ok(s));
+                }
+                continue;
+            };
+            match waited {
+                Wait::Done(outcome) => match outcome.downcast_ref::<FlightOutcome<V, E>>() {
+                    Some(FlightOutcome::Value(v)) => return AfterWait::Return(Ok(v.clone())),
+                    Some(FlightOutcome::Failed(Some(e))) => {
+                        if let Some(clone) = plan.share_errors {
+                            return AfterWait::Return(Err(clone(&e.lock())));
+                        }
+                        return AfterWait::LoadAlone;
+                    }
+                    Some(FlightOutcome::Failed(None)) | None => return AfterWait::LoadAlone,
+                },
+                Wait::LeaderGone => {
+                    tracing::debug!("single-flight leader gone; taking over");
+                    if opts.l1 {
+                        if let L1Read::Fresh { value, .. } =
+                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                        {
+                            return AfterWait::Return(Ok(value));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Loads `key`: L2 first (when `read_l2`), then the loader, with fail-safe; stores the value.
+    /// The flag is true when the value is new (not a stale fallback).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn lead<V, E, F, Fut>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        plan: &LoadPlan<'_, V, E>,
+        loader: F,
+        mut stale: Option<V>,
+        guard: Option<&LeaderGuard<'_>>,
+        read_l2: bool,
+    ) -> (Result<V, E>, bool)
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let inner = &*self.inner;
+        let shared = self.shared_io(opts, plan.io);
+        let mut lock = None;
+        if let Some((l2, io)) = shared {
+            if read_l2 {
+                match self.l2_read(l2, key, opts, io).await {
+                    L2Read::Fresh(v) => return (Ok(v), true),
+                    L2Read::Stale(v) => {
+                        stale.get_or_insert(v);
+                    }
+                    L2Read::Miss => {}
+                }
+            }
+            if opts.lock {
+                match self.acquire_lock(l2, key, opts, io).await {
+                    LockOutcome::Loaded(v) => return (Ok(v), true),
+                    LockOutcome::Held(token) => lock = Some(token),
+                    LockOutcome::Proceed => {}
+                }
+            }
+        }
+        Counters::incr(&inner.counters.misses);
+        let stamps = self.tag_stamps(opts.tags(), shared.is_some()).await;
+
+        Counters::incr(&inner.counters.loads);
+        let span = tracing::debug_span!("layercache.load");
+        let (loaded, stale) = match (opts.timeout, stale) {
+            (Some(t), Some(stale)) => {
+                match tokio::time::timeout(t, loader().instrument(span)).await {
+                    Ok(r) => (r, Some(stale)),
+                    Err(_) => {
+                        Counters::incr(&inner.counters.load_errors);
+                        Counters::incr(&inner.counters.stale_served);
+                        tracing::warn!("loader timed out; serving the stale value (fail-safe)");
+                        if let (Some(token), Some((l2, _))) = (lock, shared) {
+                            self.release_lock(l2, key, &token).await;
+                        }
+                        return (Ok(stale), false);
+                    }
+                }
+            }
+            (_, stale) => (loader().instrument(span).await, stale),
+        };
+        let result = match loaded {
+            Ok(value) => {
+                if guard.is_some_and(|g| g.invalidated()) {
+                    tracing::debug!("key invalidated during its load; value returned, not stored");
+                } else if let Some(ttl) = self.store_ttl(plan, opts, &value) {
+                    self.store(key, opts, shared.map(|(_, io)| io), &value, ttl, stamps)
+                        .await;
+                }
+                (Ok(value), true)
+            }
+            Err(e) => {
+                Counters::incr(&inner.counters.load_errors);
+                match stale {
+                    Some(s) => {
+                        Counters::incr(&inner.counters.stale_served);
+                        tracing::warn!("loader failed; serving the stale value (fail-safe)");
+                        (Ok(s), false)
+                    }
+                    None => (Err(e), false),
+                }
+            }
+        };
+        if let (Some(token), Some((l2, _))) = (lock, shared) {
+            self.release_lock(l2, key, &token).await;
+        }
+        result
+    }
+
+    /// The L2 and codec to use for this call, if any.
+    pub(crate) fn shared_io<V>(
+        &self,
+        opts: &EntryOptions,
+        io: Option<ValueIo<V>>,
+    ) -> Option<(&L2Link, ValueIo<V>)> {
+        let l2 = self.inner.l2.as_ref().filter(|_| opts.l2)?;
+        Some((l2, io?))
+    }
+
+    /// How long to keep `value`, or `None` to not store it.
+    fn store_ttl<V, E>(
+        &self,
+        plan: &LoadPlan<'_, V, E>,
+        opts: &EntryOptions,
+        value: &V,
+    ) -> Option<Duration> {
+        if plan.unless.is_some_and(|unless| unless(value)) {
+            return None;
+        }
+        if plan.empty_when.is_some_and(|is_empty| is_empty(value)) {
+            return opts.cache_none;
+        }
+        Some(opts.ttl.unwrap_or(self.inner.default_ttl))
+    }
+
+    /// A hit whose refresh is due: reload in the background when the plan has a `'static`
+    /// refresher, else in-band by this caller (everyone else keeps getting the current value).
+    async fn refresh_ahead<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+        current: V,
+        entry: Arc<L1Entry>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        Counters::incr(&self.inner.counters.refreshes);
+        if let (Some(refresher), None, Ok(rt)) = (
+            plan.refresher.clone(),
+            plan.unless,
+            tokio::runtime::Handle::try_current(),
+        ) {
+            let cache = self.clone();
+            let opts = opts.clone();
+            let empty_when = plan.empty_when;
+            let io = plan.io;
+            let background_current = current.clone();
+            rt.spawn(async move {
+                let plan = LoadPlan {
+                    io,
+                    unless: None,
+                    empty_when,
+                    share_errors: None,
+                    refresher: None,
+                };
+                let loaded = cache
+                    .refresh_in_flight(&key, &opts, &plan, || refresher(), background_current)
+                    .await;
+                if !loaded {
+                    entry.release_refresh();
+                }
+            });
+            return Ok(current);
+        }
+        let loaded = self
+            .refresh_in_flight(&key, opts, &plan, loader, current.clone())
+            .await;
+        if !loaded {
+            entry.release_refresh();
+        }
+        // In-band, the refreshed value (or the current one) is in L1 now.
+        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+            L1Read::Fresh { value, .. } => Ok(value),
+            _ => Ok(current),
+        }
+    }
+
+    /// Reloads `key` as a single-flight leader, skipping the L2 read (it holds the same old
+    /// value). Returns whether a new value was loaded.
+    async fn refresh_in_flight<V, E, F, Fut>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        plan: &LoadPlan<'_, V, E>,
+        loader: F,
+        current: V,
+    ) -> bool
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let Some(guard) = self.inner.flights.try_lead(key.as_str()) else {
+            return false;
+        };
+        let (result, fresh) = self
+            .lead(key, opts, plan, loader, Some(current), Some(&guard), false)
+            .await;
+        if let Ok(v) = result {
+            guard.complete(Arc::new(FlightOutcome::<V, E>::Value(v)));
+        }
+        fresh
+    }
+
+    /// Writes a loaded value to L2 (when `io` is given) and L1.
+    pub(crate) async fn store<V>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        io: Option<ValueIo<V>>,
+        value: &V,
+        ttl: Duration,
+        stamps: Vec<TagStamp>,
+    ) where
+        V: Clone + Send + Sync + 'static,
+    {
+        let inner = &*self.inner;
+        let ttl = ttl + jitter(opts.jitter);
+        let stale = opts.stale.unwrap_or(Duration::ZERO);
+        let mut encoded_len = None;
+        if let (Some(io), Some(l2)) = (io, inner.l2.as_ref()) {
+            let codec = opts.codec.unwrap_or(inner.codec);
+            match (io.encode)(&codec, value) {
+                Ok(payload) => {
+                    encoded_len = Some(payload.len());
+                    let now = UnixMillis::now();
+                    let envelope = Envelope {
+                        codec_id: codec.id(),
+                        created: now,
+                        fresh_until: now.plus(ttl),
+                        stale_until: now.plus(ttl + stale),
+                        tags: stamps.clone(),
+                        payload,
+                    };
+                    self.l2_write(l2, key, &envelope, ttl + stale).await;
+                }
+                Err(e) => {
+                    Counters::incr(&inner.counters.l2_errors);
+                    tracing::warn!(error = %e, "value could not be encoded for L2; kept in L1 only");
+                }
+            }
+        }
+        if opts.l1 {
+            let now = Instant::now();
+            let l1_ttl = opts.l1_ttl.map_or(ttl, |t| t.min(ttl));
+            let weight = inner.l1.weigh::<V>(key.as_str(), encoded_len, &stamps);
+            let entry = L1Entry::new(
+                value.clone(),
+                now + l1_ttl,
+                now + ttl + stale,
+                opts.refresh.map(|r| now + r),
+                stamps,
+                weight,
+            );
+            inner.l1.insert(key.as_str().to_owned(), entry);
+        }
+    }
+}
+
+/// Random extra TTL in `[0, max]`.
+fn jitter(max: Option<Duration>) -> Duration {
+    match max {
+        Some(max) if !max.is_zero() => Duration::from_millis(rand::random_range(
+            0..=max.as_millis().min(u64::MAX as u128) as u64,
+        )),
+        _ => Duration::ZERO,
+    }
+}

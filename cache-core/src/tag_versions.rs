@@ -1,0 +1,65 @@
+//! Tag versions: how `invalidate_tag` makes every entry with a tag a miss in O(1).
+//!
+//! Each tag has a version counter (in L2 when there is one, mirrored here). An entry records the
+//! versions of its tags when it was loaded; it is valid while no tag has moved past that. This
+//! costs one counter bump per invalidation and no index of keys per tag, so it stays cheap with
+//! millions of entries; the price is one lookup per tag on a tagged hit (and one L2 read of the tag
+//! versions on a tagged L2 hit).
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+
+use crate::envelope::TagStamp;
+
+/// The versions this instance knows for each tag (0 for a tag never invalidated).
+#[derive(Debug, Default)]
+pub(crate) struct TagVersions {
+    versions: RwLock<HashMap<String, u64>>,
+}
+
+impl TagVersions {
+    pub(crate) fn current(&self, tag: &str) -> u64 {
+        self.versions.read().get(tag).copied().unwrap_or(0)
+    }
+
+    /// Whether no tag in `stamps` has moved past the stamped version.
+    pub(crate) fn still_valid(&self, stamps: &[TagStamp]) -> bool {
+        if stamps.is_empty() {
+            return true;
+        }
+        let versions = self.versions.read();
+        stamps
+            .iter()
+            .all(|s| versions.get(s.tag.as_str()).is_none_or(|&v| v <= s.version))
+    }
+
+    /// Learns that `tag` is at least at `version` (from L2 or the backplane).
+    pub(crate) fn raise(&self, tag: &str, version: u64) {
+        if self.current(tag) >= version {
+            return;
+        }
+        let mut map = self.versions.write();
+        let v = map.entry(tag.to_owned()).or_insert(0);
+        *v = (*v).max(version);
+    }
+
+    /// Invalidates `tag` locally (no L2, or L2 unreachable); returns the new version.
+    pub(crate) fn bump_local(&self, tag: &str) -> u64 {
+        let mut map = self.versions.write();
+        let v = map.entry(tag.to_owned()).or_insert(0);
+        *v += 1;
+        *v
+    }
+
+    /// Stamps for `tags` from the local versions.
+    pub(crate) fn stamps(&self, tags: &[String]) -> Vec<TagStamp> {
+        let versions = self.versions.read();
+        tags.iter()
+            .map(|t| TagStamp {
+                tag: t.clone(),
+                version: versions.get(t.as_str()).copied().unwrap_or(0),
+            })
+            .collect()
+    }
+}
