@@ -1,0 +1,233 @@
+//! The backplane subscriber and the generation poller: the layer's background tasks.
+//!
+//! Both run on the layer's runtime and hold no handle to the layer, so they end when its last
+//! handle is dropped. Every command they send is bounded by a timeout, and a panicking listener
+//! is caught and logged rather than ending the subscription.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{BackplaneListener, Invalidation, InvalidationMessage};
+use futures_util::StreamExt;
+use parking_lot::RwLock;
+use redis::aio::{PubSubSink, PubSubStream};
+use redis::Client;
+
+use crate::connection::SharedConnection;
+use crate::generation::KnownGeneration;
+use crate::keys::KeySpace;
+
+/// First pause before resubscribing; doubled per failed attempt up to [`MAX_BACKOFF`].
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// What the layer and its background tasks share.
+#[derive(Default)]
+pub(crate) struct Backplane {
+    pub(crate) listeners: RwLock<Vec<Arc<dyn BackplaneListener>>>,
+    pub(crate) connected: AtomicBool,
+    pub(crate) generation: KnownGeneration,
+}
+
+impl Backplane {
+    fn listeners(&self) -> Vec<Arc<dyn BackplaneListener>> {
+        self.listeners.read().clone()
+    }
+
+    /// Calls `f` on every listener; a panic in one is logged and does not reach the others.
+    fn notify(&self, event: &'static str, f: impl Fn(&dyn BackplaneListener)) {
+        for listener in self.listeners() {
+            if catch_unwind(AssertUnwindSafe(|| f(listener.as_ref()))).is_err() {
+                tracing::error!(event, "backplane listener panicked");
+            }
+        }
+    }
+
+    /// Reads the namespace generation and adopts it. On failure the generation becomes unknown,
+    /// so the next read fetches it instead of trusting one that may have been cleared.
+    async fn refresh_generation(
+        &self,
+        connection: &SharedConnection,
+        space: &KeySpace,
+        timeout: Duration,
+    ) {
+        let mut connection = connection.clone();
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(space.generation_key());
+        let read = cmd.query_async::<Option<u64>>(&mut connection);
+        match tokio::time::timeout(timeout, read).await {
+            Ok(Ok(stored)) => {
+                let generation = self.generation.adopt(stored.unwrap_or(0));
+                tracing::trace!(generation, "namespace generation refreshed");
+            }
+            Ok(Err(e)) => {
+                self.generation.forget();
+                tracing::debug!(error = %e, "could not read the namespace generation");
+            }
+            Err(_) => {
+                self.generation.forget();
+                tracing::debug!("reading the namespace generation timed out");
+            }
+        }
+    }
+}
+
+fn backoff(failures: u32) -> Duration {
+    MIN_BACKOFF
+        .saturating_mul(1u32 << failures.min(16))
+        .min(MAX_BACKOFF)
+}
+
+/// Keeps a subscription to the namespace's channel up, forever, and delivers its messages.
+pub(crate) struct Subscriber {
+    pub(crate) clients: Vec<Client>,
+    pub(crate) space: Arc<KeySpace>,
+    pub(crate) connection: SharedConnection,
+    pub(crate) backplane: Arc<Backplane>,
+    pub(crate) timeout: Duration,
+    pub(crate) health_interval: Duration,
+}
+
+impl Subscriber {
+    pub(crate) async fn run(self) {
+        let mut failures: u32 = 0;
+        let mut subscribed_before = false;
+        let mut attempt: usize = 0;
+        loop {
+            let Some(client) = self.clients.get(attempt % self.clients.len().max(1)) else {
+                tracing::error!("backplane has no server to subscribe to");
+                return;
+            };
+            attempt = attempt.wrapping_add(1);
+            match self.subscribe(client).await {
+                Ok((sink, stream)) => {
+                    // Subscribed first, then generation and listeners: whatever is published
+                    // from here on is delivered after the listeners dropped what they missed.
+                    self.backplane
+                        .refresh_generation(&self.connection, &self.space, self.timeout)
+                        .await;
+                    self.backplane.connected.store(true, Ordering::Release);
+                    if subscribed_before || failures > 0 {
+                        tracing::info!(
+                            channel = self.space.channel(),
+                            "backplane resubscribed; dropping what may have been missed"
+                        );
+                        self.backplane.notify("reconnect", |l| l.on_reconnect());
+                    } else {
+                        tracing::debug!(channel = self.space.channel(), "backplane subscribed");
+                    }
+                    subscribed_before = true;
+                    failures = 0;
+                    let reason = self.deliver(sink, stream).await;
+                    self.backplane.connected.store(false, Ordering::Release);
+                    tracing::warn!(reason, "backplane subscription dropped; resubscribing");
+                    self.backplane.notify("disconnect", |l| l.on_disconnect());
+                }
+                Err(reason) => {
+                    failures = failures.saturating_add(1);
+                    if failures.is_power_of_two() {
+                        tracing::warn!(reason, failures, "backplane cannot subscribe; retrying");
+                    } else {
+                        tracing::debug!(reason, failures, "backplane cannot subscribe; retrying");
+                    }
+                }
+            }
+            tokio::time::sleep(backoff(failures)).await;
+        }
+    }
+
+    async fn subscribe(&self, client: &Client) -> Result<(PubSubSink, PubSubStream), String> {
+        let open = async {
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
+            sink.subscribe(self.space.channel()).await?;
+            Ok::<_, redis::RedisError>((sink, stream))
+        };
+        match tokio::time::timeout(self.timeout, open).await {
+            Ok(Ok(pair)) => Ok(pair),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        }
+    }
+
+    /// Delivers messages until the subscription ends or stops answering `PING`.
+    async fn deliver(&self, mut sink: PubSubSink, mut stream: PubSubStream) -> &'static str {
+        let mut health = tokio::time::interval(self.health_interval);
+        health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        health.tick().await;
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        return "connection closed";
+                    };
+                    self.handle(message.get_payload_bytes()).await;
+                }
+                _ = health.tick() => {
+                    match tokio::time::timeout(self.timeout, sink.ping::<redis::Value>()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(_)) => return "ping failed",
+                        Err(_) => return "ping timed out",
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, payload: &[u8]) {
+        let message: InvalidationMessage = match serde_json::from_slice(payload) {
+            Ok(m) => m,
+            Err(e) => {
+                // The payload is not logged: it holds keys.
+                tracing::warn!(error = %e, "ignoring an undecodable backplane message");
+                return;
+            }
+        };
+        if matches!(message.invalidation, Invalidation::Clear) {
+            // The sender moved to a new generation before publishing: adopt it before the
+            // listeners drop their copies, so nothing is re-read from the cleared generation.
+            self.backplane
+                .refresh_generation(&self.connection, &self.space, self.timeout)
+                .await;
+        }
+        tracing::trace!(origin = message.origin, "backplane message");
+        self.backplane
+            .notify("message", |l| l.on_message(message.clone()));
+    }
+}
+
+/// Without a backplane, re-reads the namespace generation periodically so a `clear()` by another
+/// instance is still noticed.
+pub(crate) struct GenerationPoller {
+    pub(crate) space: Arc<KeySpace>,
+    pub(crate) connection: SharedConnection,
+    pub(crate) backplane: Arc<Backplane>,
+    pub(crate) timeout: Duration,
+    pub(crate) interval: Duration,
+}
+
+impl GenerationPoller {
+    pub(crate) async fn run(self) {
+        let mut tick = tokio::time::interval(self.interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            self.backplane
+                .refresh_generation(&self.connection, &self.space, self.timeout)
+                .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        assert_eq!(backoff(0), MIN_BACKOFF);
+        assert_eq!(backoff(1), MIN_BACKOFF * 2);
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}

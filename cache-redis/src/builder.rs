@@ -1,0 +1,248 @@
+//! [`RedisLayerBuilder`]: where to connect and how the cache should treat the layer.
+
+use std::time::Duration;
+
+use cache_core::L2Policy;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClientBuilder;
+use redis::{AsyncConnectionConfig, Client};
+
+use crate::connection::SharedConnection;
+use crate::error::{connect_error, redact_url, RedisLayerError};
+use crate::layer::{RedisLayer, Settings};
+use crate::runtime::LayerRuntime;
+
+/// Which servers to use.
+#[derive(Clone, Debug)]
+pub(crate) enum Topology {
+    /// One server (or a primary).
+    Single(String),
+    /// Any reachable nodes of a Redis Cluster; the rest is discovered.
+    Cluster(Vec<String>),
+}
+
+impl Topology {
+    /// The URLs with passwords redacted, for messages.
+    pub(crate) fn redacted(&self) -> Vec<String> {
+        match self {
+            Topology::Single(url) => vec![redact_url(url)],
+            Topology::Cluster(urls) => urls.iter().map(|u| redact_url(u)).collect(),
+        }
+    }
+}
+
+/// Configures and connects a [`RedisLayer`].
+///
+/// ```no_run
+/// # async fn f() -> Result<(), cache_redis::RedisLayerError> {
+/// use std::time::Duration;
+/// let layer = cache_redis::RedisLayer::builder("redis://app:secret@10.0.0.5:6379")
+///     .timeout(Duration::from_millis(30))
+///     .breaker(5, Duration::from_secs(2))
+///     .max_value_size(512 * 1024)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build().await`"]
+pub struct RedisLayerBuilder {
+    topology: Topology,
+    namespace: Option<String>,
+    policy: L2Policy,
+    backplane: bool,
+    connect_timeout: Duration,
+    health_interval: Duration,
+}
+
+impl RedisLayerBuilder {
+    pub(crate) fn new(topology: Topology) -> RedisLayerBuilder {
+        RedisLayerBuilder {
+            topology,
+            namespace: None,
+            policy: L2Policy::default(),
+            backplane: true,
+            connect_timeout: Duration::from_secs(1),
+            health_interval: Duration::from_secs(1),
+        }
+    }
+
+    /// Uses `namespace` for this layer's keys, generation, tags and backplane channel instead of
+    /// the namespace of the cache it is attached to. Also lets the layer read the namespace's
+    /// generation while connecting, before any cache is built.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Upper bound the cache puts on every operation (default 50 ms).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.policy.timeout = timeout;
+        self
+    }
+
+    /// Circuit breaker: after `failures` consecutive failures the cache skips Redis for
+    /// `cool_down`, then lets one probe through (defaults: 5 failures, 2 s).
+    pub fn breaker(mut self, failures: u32, cool_down: Duration) -> Self {
+        self.policy.breaker_failures = failures;
+        self.policy.breaker_cool_down = cool_down;
+        self
+    }
+
+    /// Largest value written to Redis, in bytes (default 1 MiB); larger ones are refused with
+    /// [`L2Error::TooLarge`](cache_core::L2Error::TooLarge) and stay in L1 only.
+    pub fn max_value_size(mut self, bytes: usize) -> Self {
+        self.policy.max_value_size = bytes;
+        self
+    }
+
+    /// Turns the pub/sub backplane on (default) or off. Off, no instance hears about another's
+    /// invalidations, and a `clear()` elsewhere is noticed by polling the generation once per
+    /// [`health_interval`](Self::health_interval).
+    pub fn backplane(mut self, enabled: bool) -> Self {
+        self.backplane = enabled;
+        self
+    }
+
+    /// How long connecting (and each background command) may take (default 1 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How often the backplane connection is checked with a `PING` (default 1 s). A subscription
+    /// to a server that stopped answering is noticed within this interval plus the connect
+    /// timeout.
+    pub fn health_interval(mut self, interval: Duration) -> Self {
+        self.health_interval = interval;
+        self
+    }
+
+    /// Connects: checks the URL(s), the credentials, and that the server answers.
+    pub async fn build(self) -> Result<RedisLayer, RedisLayerError> {
+        if self.policy.timeout.is_zero() {
+            return Err(RedisLayerError::Config("timeout must be above zero".into()));
+        }
+        if self.connect_timeout.is_zero() || self.health_interval.is_zero() {
+            return Err(RedisLayerError::Config(
+                "connect timeout and health interval must be above zero".into(),
+            ));
+        }
+        let urls = match &self.topology {
+            Topology::Single(url) => vec![url.clone()],
+            Topology::Cluster(urls) if urls.is_empty() => {
+                return Err(RedisLayerError::Config(
+                    "a cluster needs at least one node URL".into(),
+                ))
+            }
+            Topology::Cluster(urls) => urls.clone(),
+        };
+        let clients = urls
+            .iter()
+            .map(|url| open_client(url))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let runtime = LayerRuntime::start().map_err(RedisLayerError::Runtime)?;
+        let connection = runtime
+            .enter(connect(&self.topology, &clients, self.connect_timeout))
+            .await?;
+        let settings = Settings {
+            topology: self.topology,
+            namespace: self.namespace,
+            policy: self.policy,
+            backplane: self.backplane,
+            background_timeout: self.connect_timeout,
+            health_interval: self.health_interval,
+        };
+        Ok(RedisLayer::assemble(connection, clients, settings, runtime).await)
+    }
+}
+
+/// Parses a URL, refusing `rediss://` without the `tls` feature with a clear message.
+fn open_client(url: &str) -> Result<Client, RedisLayerError> {
+    if url.starts_with("rediss://") && !cfg!(feature = "tls") {
+        return Err(RedisLayerError::TlsNotEnabled {
+            url: redact_url(url),
+        });
+    }
+    Client::open(url).map_err(|e| RedisLayerError::InvalidUrl {
+        url: redact_url(url),
+        reason: e.to_string(),
+    })
+}
+
+/// Opens the shared connection and proves it works with a `PING`.
+async fn connect(
+    topology: &Topology,
+    clients: &[Client],
+    timeout: Duration,
+) -> Result<SharedConnection, RedisLayerError> {
+    match (topology, clients) {
+        (Topology::Single(url), [client]) => {
+            // A plain connection first: a refused password fails here at once, where the
+            // manager would retry it with back-off.
+            let probe_config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout));
+            let mut probe = client
+                .get_multiplexed_async_connection_with_config(&probe_config)
+                .await
+                .map_err(|e| connect_error(url, e))?;
+            ping(&mut probe, timeout)
+                .await
+                .map_err(|e| connect_error(url, e))?;
+            drop(probe);
+
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(Duration::from_millis(500))
+                .set_number_of_retries(8);
+            let manager = ConnectionManager::new_with_config(client.clone(), config)
+                .await
+                .map_err(|e| connect_error(url, e))?;
+            Ok(SharedConnection::Single(manager))
+        }
+        (Topology::Cluster(urls), _) => {
+            let first = urls.first().map(String::as_str).unwrap_or_default();
+            let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(500)
+                .build()
+                .map_err(|e| RedisLayerError::InvalidUrl {
+                    url: redact_url(first),
+                    reason: e.to_string(),
+                })?;
+            let mut connection = tokio::time::timeout(timeout * 2, client.get_async_connection())
+                .await
+                .map_err(|_| connect_error(first, timed_out()))?
+                .map_err(|e| connect_error(first, e))?;
+            ping(&mut connection, timeout)
+                .await
+                .map_err(|e| connect_error(first, e))?;
+            Ok(SharedConnection::Cluster(connection))
+        }
+        (Topology::Single(url), _) => Err(RedisLayerError::Config(format!(
+            "one client expected for {}",
+            redact_url(url)
+        ))),
+    }
+}
+
+async fn ping<C: redis::aio::ConnectionLike>(
+    connection: &mut C,
+    timeout: Duration,
+) -> redis::RedisResult<()> {
+    match tokio::time::timeout(timeout, redis::cmd("PING").query_async::<()>(connection)).await {
+        Ok(result) => result,
+        Err(_) => Err(timed_out()),
+    }
+}
+
+pub(crate) fn timed_out() -> redis::RedisError {
+    redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+}

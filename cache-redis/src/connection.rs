@@ -1,0 +1,54 @@
+//! The one shared connection: a single server's `ConnectionManager` or a Cluster connection.
+//!
+//! Both multiplex every caller's commands over long-lived sockets and reconnect by themselves;
+//! cloning one is cloning a handle.
+
+use redis::aio::{ConnectionLike, ConnectionManager};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+/// The multiplexed, auto-reconnecting connection all callers share.
+#[derive(Clone)]
+pub(crate) enum SharedConnection {
+    /// One server (or a primary), through redis-rs's reconnecting manager.
+    Single(ConnectionManager),
+    /// A Redis Cluster: commands are routed by hash slot, topology changes are followed.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for SharedConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SharedConnection::Single(_) => f.write_str("SharedConnection::Single"),
+            SharedConnection::Cluster(_) => f.write_str("SharedConnection::Cluster"),
+        }
+    }
+}
+
+impl ConnectionLike for SharedConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            SharedConnection::Single(c) => c.req_packed_command(cmd),
+            SharedConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            SharedConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            SharedConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            SharedConnection::Single(c) => c.get_db(),
+            SharedConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}

@@ -1,0 +1,399 @@
+//! [`RedisLayer`]: the [`L2`] on Redis.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2};
+use redis::{Client, Script, Value};
+
+use crate::backplane::{Backplane, GenerationPoller, Subscriber};
+use crate::builder::{RedisLayerBuilder, Topology};
+use crate::connection::SharedConnection;
+use crate::error::{backend, RedisLayerError};
+use crate::keys::KeySpace;
+use crate::runtime::LayerRuntime;
+
+/// Deletes a lock only while it still holds the caller's token, so a holder whose lock expired
+/// and was taken by someone else cannot release the new holder's lock.
+const UNLOCK: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+/// Moves the namespace to a new generation. The floor is the newest generation this instance
+/// knows: a server that lost its data (restart, `FLUSHALL`) restarts the counter at 1, and a
+/// generation the instances already used must never be handed out again.
+const NEXT_GENERATION: &str = r"
+local g = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if g <= floor then
+  g = floor + 1
+  redis.call('SET', KEYS[1], g)
+end
+return g";
+
+/// The layer's settings, fixed at build.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) topology: Topology,
+    pub(crate) namespace: Option<String>,
+    pub(crate) policy: L2Policy,
+    pub(crate) backplane: bool,
+    /// Bound on each command the layer sends on its own (generation reads, pings, subscribe).
+    pub(crate) background_timeout: Duration,
+    pub(crate) health_interval: Duration,
+}
+
+/// The Redis [`L2`] of layercache: a cheap [`Clone`] handle to one multiplexed,
+/// auto-reconnecting connection (or Cluster connection) shared by every caller.
+///
+/// - values live under the namespace's current *generation*, so [`clear`](L2::clear) is one
+///   `INCR`; instances adopt the new generation from the backplane's `Clear` message and
+///   re-read it whenever the backplane reconnects;
+/// - tag versions are counters in one hash slot per namespace (one `MGET`, Cluster-safe);
+/// - the backplane is a pub/sub subscription with its own connection, checked by `PING` and
+///   re-established with back-off for as long as a handle to the layer exists;
+/// - locks are `SET NX PX` with a token, released by a compare-and-delete script.
+///
+/// The layer runs its connections on a small runtime thread of its own, so it keeps working when
+/// the tokio runtime that built it shuts down. That thread ends when the last handle is dropped.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), cache_redis::RedisLayerError> {
+/// let layer = cache_redis::RedisLayer::connect("redis://127.0.0.1:6379").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisLayer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    connection: SharedConnection,
+    /// State the background tasks share; they never hold `Inner`, so dropping the last handle
+    /// drops the runtime and with it every task.
+    backplane: Arc<Backplane>,
+    /// Clients for the subscription connection: the server, or each cluster node in turn.
+    pubsub_clients: Vec<Client>,
+    settings: Settings,
+    space: OnceLock<Arc<KeySpace>>,
+    background_started: AtomicBool,
+    unlock: Script,
+    next_generation: Script,
+    /// Declared last: dropped after the connection handles above.
+    runtime: LayerRuntime,
+}
+
+impl RedisLayer {
+    /// Connects to one Redis server with the default settings.
+    ///
+    /// `url` is `redis://[user:password@]host:port[/db]`, or `rediss://…` with the `tls`
+    /// feature. A refused password is an [`RedisLayerError::Auth`] here, not later.
+    pub async fn connect(url: impl Into<String>) -> Result<RedisLayer, RedisLayerError> {
+        RedisLayer::builder(url).build().await
+    }
+
+    /// Starts configuring a layer on one Redis server.
+    pub fn builder(url: impl Into<String>) -> RedisLayerBuilder {
+        RedisLayerBuilder::new(Topology::Single(url.into()))
+    }
+
+    /// Connects to a Redis Cluster, given any reachable nodes, with the default settings.
+    pub async fn cluster<I, S>(urls: I) -> Result<RedisLayer, RedisLayerError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisLayer::cluster_builder(urls).build().await
+    }
+
+    /// Starts configuring a layer on a Redis Cluster.
+    pub fn cluster_builder<I, S>(urls: I) -> RedisLayerBuilder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisLayerBuilder::new(Topology::Cluster(
+            urls.into_iter().map(Into::into).collect(),
+        ))
+    }
+
+    pub(crate) async fn assemble(
+        connection: SharedConnection,
+        pubsub_clients: Vec<Client>,
+        settings: Settings,
+        runtime: LayerRuntime,
+    ) -> RedisLayer {
+        let layer = RedisLayer {
+            inner: Arc::new(Inner {
+                connection,
+                backplane: Arc::new(Backplane::default()),
+                pubsub_clients,
+                space: OnceLock::new(),
+                background_started: AtomicBool::new(false),
+                unlock: Script::new(UNLOCK),
+                next_generation: Script::new(NEXT_GENERATION),
+                settings,
+                runtime,
+            }),
+        };
+        if let Some(namespace) = layer.inner.settings.namespace.clone() {
+            let space = layer.bind(&namespace);
+            // Best effort: a failure leaves the generation unknown and the first read fetches it.
+            let _ = layer.generation(&space).await;
+        }
+        layer
+    }
+
+    /// The namespace the layer is bound to, once attached or configured.
+    pub fn namespace(&self) -> Option<&str> {
+        self.inner.space.get().map(|s| s.namespace())
+    }
+
+    /// The namespace generation this instance currently reads and writes, if known.
+    pub fn generation_known(&self) -> Option<u64> {
+        self.inner.backplane.generation.get()
+    }
+
+    fn bind(&self, namespace: &str) -> Arc<KeySpace> {
+        let space = self
+            .inner
+            .space
+            .get_or_init(|| Arc::new(KeySpace::new(namespace)));
+        Arc::clone(space)
+    }
+
+    fn space(&self) -> Result<&Arc<KeySpace>, L2Error> {
+        self.inner.space.get().ok_or_else(|| {
+            L2Error::Backend("RedisLayer is not attached to a cache or namespace yet".into())
+        })
+    }
+
+    /// Runs one command on the shared connection, inside the layer's runtime.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, L2Error> {
+        let mut connection = self.inner.connection.clone();
+        self.inner
+            .runtime
+            .enter(cmd.query_async(&mut connection))
+            .await
+            .map_err(backend)
+    }
+
+    /// The generation to use: the cached one, or (only while unknown) read from Redis.
+    async fn generation(&self, space: &KeySpace) -> Result<u64, L2Error> {
+        if let Some(generation) = self.inner.backplane.generation.get() {
+            return Ok(generation);
+        }
+        let stored: Option<u64> = self
+            .query(redis::cmd("GET").arg(space.generation_key()))
+            .await?;
+        Ok(self.inner.backplane.generation.adopt(stored.unwrap_or(0)))
+    }
+
+    fn start_background(&self, space: Arc<KeySpace>) {
+        if self.inner.background_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let settings = &self.inner.settings;
+        if settings.backplane {
+            let subscriber = Subscriber {
+                clients: self.inner.pubsub_clients.clone(),
+                space,
+                connection: self.inner.connection.clone(),
+                backplane: Arc::clone(&self.inner.backplane),
+                timeout: settings.background_timeout,
+                health_interval: settings.health_interval,
+            };
+            self.inner.runtime.spawn(subscriber.run());
+        } else {
+            let poller = GenerationPoller {
+                space,
+                connection: self.inner.connection.clone(),
+                backplane: Arc::clone(&self.inner.backplane),
+                timeout: settings.background_timeout,
+                interval: settings.health_interval,
+            };
+            self.inner.runtime.spawn(poller.run());
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let settings = &self.inner.settings;
+        f.debug_struct("RedisLayer")
+            .field("servers", &settings.topology.redacted())
+            .field("namespace", &self.namespace())
+            .field("policy", &settings.policy)
+            .field("backplane", &settings.backplane)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Milliseconds for `PX`, at least 1 (Redis refuses 0).
+fn px(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait::async_trait]
+impl L2 for RedisLayer {
+    fn attach(&self, namespace: &str, instance_id: u64, listener: Arc<dyn BackplaneListener>) {
+        let space = self.bind(namespace);
+        if space.namespace() != namespace {
+            if self.inner.settings.namespace.is_none() {
+                tracing::warn!(
+                    bound = space.namespace(),
+                    requested = namespace,
+                    "RedisLayer is already bound to another namespace; connect one layer per namespace"
+                );
+            } else {
+                tracing::debug!(
+                    bound = space.namespace(),
+                    requested = namespace,
+                    "RedisLayer keeps its configured namespace"
+                );
+            }
+        }
+        tracing::debug!(
+            namespace = space.namespace(),
+            instance_id,
+            "RedisLayer attached"
+        );
+        self.inner.backplane.listeners.write().push(listener);
+        self.start_background(space);
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
+        let space = self.space()?;
+        let generation = self.generation(space).await?;
+        self.query(redis::cmd("GET").arg(space.data_key(key, generation)))
+            .await
+    }
+
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error> {
+        let limit = self.inner.settings.policy.max_value_size;
+        if value.len() > limit {
+            tracing::debug!(
+                key,
+                len = value.len(),
+                limit,
+                "value over the L2 size limit; not written"
+            );
+            return Err(L2Error::TooLarge {
+                len: value.len(),
+                limit,
+            });
+        }
+        let space = self.space()?;
+        let generation = self.generation(space).await?;
+        self.query(
+            redis::cmd("SET")
+                .arg(space.data_key(key, generation))
+                .arg(value)
+                .arg("PX")
+                .arg(px(ttl)),
+        )
+        .await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), L2Error> {
+        let space = self.space()?;
+        let generation = self.generation(space).await?;
+        self.query(redis::cmd("DEL").arg(space.data_key(key, generation)))
+            .await
+    }
+
+    async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error> {
+        if tags.is_empty() {
+            return Ok(Vec::new());
+        }
+        let space = self.space()?;
+        let mut cmd = redis::cmd("MGET");
+        for tag in tags {
+            cmd.arg(space.tag_key(tag));
+        }
+        let versions: Vec<Option<u64>> = self.query(&cmd).await?;
+        if versions.len() != tags.len() {
+            return Err(L2Error::Backend(format!(
+                "MGET returned {} versions for {} tags",
+                versions.len(),
+                tags.len()
+            )));
+        }
+        Ok(versions.into_iter().map(|v| v.unwrap_or(0)).collect())
+    }
+
+    async fn bump_tag(&self, tag: &str) -> Result<u64, L2Error> {
+        let space = self.space()?;
+        self.query(redis::cmd("INCR").arg(space.tag_key(tag))).await
+    }
+
+    async fn clear(&self) -> Result<(), L2Error> {
+        let space = self.space()?;
+        let floor = self.inner.backplane.generation.floor();
+        let mut connection = self.inner.connection.clone();
+        let mut invocation = self.inner.next_generation.key(space.generation_key());
+        invocation.arg(floor);
+        let generation: u64 = self
+            .inner
+            .runtime
+            .enter(invocation.invoke_async(&mut connection))
+            .await
+            .map_err(backend)?;
+        let adopted = self.inner.backplane.generation.adopt(generation);
+        tracing::debug!(
+            namespace = space.namespace(),
+            generation = adopted,
+            "L2 cleared"
+        );
+        Ok(())
+    }
+
+    async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error> {
+        if !self.inner.settings.backplane {
+            return Ok(());
+        }
+        let space = self.space()?;
+        let payload = serde_json::to_vec(message)
+            .map_err(|e| L2Error::Backend(format!("cannot encode backplane message: {e}")))?;
+        self.query::<()>(redis::cmd("PUBLISH").arg(space.channel()).arg(payload))
+            .await
+    }
+
+    async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, L2Error> {
+        let space = self.space()?;
+        let reply: Value = self
+            .query(
+                redis::cmd("SET")
+                    .arg(space.lock_key(key))
+                    .arg(token)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(px(ttl)),
+            )
+            .await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error> {
+        let space = self.space()?;
+        let mut connection = self.inner.connection.clone();
+        let mut invocation = self.inner.unlock.key(space.lock_key(key));
+        invocation.arg(token);
+        self.inner
+            .runtime
+            .enter(invocation.invoke_async::<()>(&mut connection))
+            .await
+            .map_err(backend)
+    }
+
+    fn policy(&self) -> L2Policy {
+        self.inner.settings.policy
+    }
+
+    fn backplane_connected(&self) -> bool {
+        !self.inner.settings.backplane || self.inner.backplane.connected.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,508 @@
+//! The layer through the `L2` trait against one real redis-server: values, TTLs, size limit,
+//! generations, tags, locks, namespaces, and the end of its background work on drop.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{Invalidation, InvalidationMessage, L2Error, L2};
+use cache_redis::RedisLayer;
+use support::{eventually, namespace, Recorder, RedisServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn attached(server: &RedisServer, ns: &str, id: u64) -> (RedisLayer, Arc<Recorder>) {
+    let layer = RedisLayer::connect(server.url()).await.expect("connect");
+    let recorder = Recorder::new();
+    layer.attach(ns, id, recorder.clone());
+    (layer, recorder)
+}
+
+async fn subscribed(layer: &RedisLayer) {
+    eventually(WAIT, "backplane subscribed", || async {
+        layer.backplane_connected()
+    })
+    .await;
+}
+
+fn clear_message(origin: u64) -> InvalidationMessage {
+    InvalidationMessage {
+        origin,
+        invalidation: Invalidation::Clear,
+    }
+}
+
+#[tokio::test]
+async fn get_set_delete_round_trip() {
+    let server = RedisServer::start();
+    let ns = namespace("crud");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:product:7");
+
+    assert_eq!(layer.get(&key).await.unwrap(), None);
+    layer
+        .set(
+            &key,
+            b"\x00binary\xffvalue".to_vec(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        layer.get(&key).await.unwrap().as_deref(),
+        Some(&b"\x00binary\xffvalue"[..])
+    );
+    layer.delete(&key).await.unwrap();
+    assert_eq!(layer.get(&key).await.unwrap(), None);
+    // Deleting what is not there is fine.
+    layer.delete(&key).await.unwrap();
+}
+
+#[tokio::test]
+async fn values_are_stored_with_the_ttl_and_expire() {
+    let server = RedisServer::start();
+    let ns = namespace("ttl");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:k");
+
+    layer
+        .set(&key, b"v".to_vec(), Duration::from_millis(150))
+        .await
+        .unwrap();
+    assert!(layer.get(&key).await.unwrap().is_some());
+    let pttl: i64 = server
+        .cli(&["PTTL", &format!("{ns}:@0:k")])
+        .parse()
+        .unwrap();
+    assert!(pttl > 0 && pttl <= 150, "PX ttl applied, got {pttl}");
+    eventually(WAIT, "value expired", || async {
+        layer.get(&key).await.unwrap().is_none()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversize_values_are_refused_and_not_written() {
+    let server = RedisServer::start();
+    let ns = namespace("size");
+    let layer = RedisLayer::builder(server.url())
+        .max_value_size(1000)
+        .build()
+        .await
+        .unwrap();
+    layer.attach(&ns, 1, Recorder::new());
+    let key = format!("{ns}:big");
+
+    let err = layer
+        .set(&key, vec![7u8; 1001], Duration::from_secs(60))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            L2Error::TooLarge {
+                len: 1001,
+                limit: 1000
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(layer.get(&key).await.unwrap(), None);
+    layer
+        .set(&key, vec![7u8; 1000], Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert_eq!(layer.get(&key).await.unwrap().map(|v| v.len()), Some(1000));
+    assert_eq!(layer.policy().max_value_size, 1000);
+}
+
+#[tokio::test]
+async fn builder_settings_feed_the_policy() {
+    let server = RedisServer::start();
+    let layer = RedisLayer::builder(server.url())
+        .timeout(Duration::from_millis(20))
+        .breaker(3, Duration::from_millis(700))
+        .build()
+        .await
+        .unwrap();
+    let policy = layer.policy();
+    assert_eq!(policy.timeout, Duration::from_millis(20));
+    assert_eq!(policy.breaker_failures, 3);
+    assert_eq!(policy.breaker_cool_down, Duration::from_millis(700));
+    let default = RedisLayer::connect(server.url()).await.unwrap().policy();
+    assert_eq!(default.timeout, Duration::from_millis(50));
+}
+
+#[tokio::test]
+async fn clear_drops_every_value_in_one_step() {
+    let server = RedisServer::start();
+    let ns = namespace("clear");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    for i in 0..50 {
+        layer
+            .set(
+                &format!("{ns}:k{i}"),
+                b"v".to_vec(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+    }
+    layer.clear().await.unwrap();
+    for i in 0..50 {
+        assert_eq!(layer.get(&format!("{ns}:k{i}")).await.unwrap(), None);
+    }
+    assert_eq!(layer.generation_known(), Some(1));
+    layer
+        .set(
+            &format!("{ns}:k0"),
+            b"new".to_vec(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        layer.get(&format!("{ns}:k0")).await.unwrap().as_deref(),
+        Some(&b"new"[..])
+    );
+}
+
+#[tokio::test]
+async fn clear_is_adopted_by_another_instance_through_the_backplane() {
+    let server = RedisServer::start();
+    let ns = namespace("clear-bp");
+    let (a, _) = attached(&server, &ns, 1).await;
+    let (b, b_events) = attached(&server, &ns, 2).await;
+    subscribed(&b).await;
+    let key = format!("{ns}:k");
+    a.set(&key, b"old".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(b.get(&key).await.unwrap().is_some(), "B shares A's value");
+
+    a.clear().await.unwrap();
+    a.publish(&clear_message(1)).await.unwrap();
+
+    eventually(WAIT, "B received the clear", || async {
+        b_events.messages().contains(&clear_message(1))
+    })
+    .await;
+    // Adopted before the listener heard of it: no read of the old generation after that.
+    assert_eq!(b.generation_known(), Some(1));
+    assert_eq!(b.get(&key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn generation_is_cached_and_reread_when_the_backplane_reconnects() {
+    let server = RedisServer::start();
+    let ns = namespace("clear-reconnect");
+    let (a, _) = attached(&server, &ns, 1).await;
+    let (b, b_events) = attached(&server, &ns, 2).await;
+    subscribed(&b).await;
+    let key = format!("{ns}:k");
+    a.set(&key, b"old".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(b.get(&key).await.unwrap().is_some());
+
+    // A clear whose message B never gets: B keeps its cached generation (no round trip per
+    // read), until its subscription drops and comes back.
+    a.clear().await.unwrap();
+    assert!(b.get(&key).await.unwrap().is_some());
+    server.cli(&["CLIENT", "KILL", "TYPE", "pubsub"]);
+
+    eventually(WAIT, "B resubscribed", || async {
+        b_events.reconnects() >= 1 && b.backplane_connected()
+    })
+    .await;
+    assert!(b_events.disconnects() >= 1);
+    assert_eq!(b.generation_known(), Some(1));
+    assert_eq!(b.get(&key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_new_instance_reads_the_current_generation_before_its_first_read() {
+    let server = RedisServer::start();
+    let ns = namespace("gen-first");
+    let (a, _) = attached(&server, &ns, 1).await;
+    a.clear().await.unwrap();
+    a.clear().await.unwrap();
+    let key = format!("{ns}:k");
+    a.set(&key, b"v2".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let (b, _) = attached(&server, &ns, 2).await;
+    // Straight after attach, before any background task ran.
+    assert_eq!(b.get(&key).await.unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(b.generation_known(), Some(2));
+}
+
+#[tokio::test]
+async fn clear_after_the_server_lost_its_data_never_reuses_a_generation() {
+    let mut server = RedisServer::start();
+    let ns = namespace("gen-floor");
+    let (a, _) = attached(&server, &ns, 1).await;
+    for _ in 0..3 {
+        a.clear().await.unwrap();
+    }
+    assert_eq!(a.generation_known(), Some(3));
+    server.restart();
+    eventually(WAIT, "reconnected", || async { a.clear().await.is_ok() }).await;
+    assert!(a.generation_known().unwrap() > 3);
+}
+
+#[tokio::test]
+async fn tag_versions_start_at_zero_and_bump_in_order() {
+    let server = RedisServer::start();
+    let ns = namespace("tags");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let tags = vec![
+        "catalog".to_owned(),
+        "category:books".to_owned(),
+        "x".to_owned(),
+    ];
+
+    assert_eq!(layer.tag_versions(&tags).await.unwrap(), vec![0, 0, 0]);
+    assert_eq!(layer.tag_versions(&[]).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(layer.bump_tag("catalog").await.unwrap(), 1);
+    assert_eq!(layer.bump_tag("catalog").await.unwrap(), 2);
+    assert_eq!(layer.bump_tag("x").await.unwrap(), 1);
+    assert_eq!(layer.tag_versions(&tags).await.unwrap(), vec![2, 0, 1]);
+
+    // Tag versions survive a clear: entries stamped before it stay invalid.
+    layer.clear().await.unwrap();
+    assert_eq!(layer.tag_versions(&tags).await.unwrap(), vec![2, 0, 1]);
+}
+
+#[tokio::test]
+async fn lock_is_exclusive_and_only_the_holder_releases_it() {
+    let server = RedisServer::start();
+    let ns = namespace("lock");
+    let (a, _) = attached(&server, &ns, 1).await;
+    let (b, _) = attached(&server, &ns, 2).await;
+    let key = format!("{ns}:product:7");
+    let ttl = Duration::from_secs(30);
+
+    assert!(a.try_lock(&key, "token-a", ttl).await.unwrap());
+    assert!(!b.try_lock(&key, "token-b", ttl).await.unwrap());
+    assert!(!a.try_lock(&key, "token-a2", ttl).await.unwrap());
+
+    // The wrong token releases nothing.
+    b.unlock(&key, "token-b").await.unwrap();
+    assert!(!b.try_lock(&key, "token-b", ttl).await.unwrap());
+
+    a.unlock(&key, "token-a").await.unwrap();
+    assert!(b.try_lock(&key, "token-b", ttl).await.unwrap());
+
+    // A lock is not data: a clear does not free it, and it does not shadow the value.
+    a.clear().await.unwrap();
+    assert!(!a.try_lock(&key, "token-a", ttl).await.unwrap());
+    assert_eq!(a.get(&key).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn lock_expires_after_its_ttl() {
+    let server = RedisServer::start();
+    let ns = namespace("lock-ttl");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:k");
+
+    assert!(layer
+        .try_lock(&key, "crashed-holder", Duration::from_millis(100))
+        .await
+        .unwrap());
+    eventually(WAIT, "lock expired", || async {
+        layer
+            .try_lock(&key, "next", Duration::from_secs(30))
+            .await
+            .unwrap()
+    })
+    .await;
+    // The expired holder's late release does not free the new holder's lock.
+    layer.unlock(&key, "crashed-holder").await.unwrap();
+    assert!(!layer
+        .try_lock(&key, "third", Duration::from_secs(30))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn backplane_delivers_every_message_to_every_instance() {
+    let server = RedisServer::start();
+    let ns = namespace("bp");
+    let (a, a_events) = attached(&server, &ns, 1).await;
+    let (b, b_events) = attached(&server, &ns, 2).await;
+    let (other, other_events) = attached(&server, &namespace("bp-other"), 3).await;
+    subscribed(&a).await;
+    subscribed(&b).await;
+    subscribed(&other).await;
+
+    let sent = vec![
+        InvalidationMessage {
+            origin: 1,
+            invalidation: Invalidation::Key(format!("{ns}:product:7")),
+        },
+        InvalidationMessage {
+            origin: 1,
+            invalidation: Invalidation::Tag {
+                tag: "catalog".into(),
+                version: 4,
+            },
+        },
+        clear_message(1),
+    ];
+    for m in &sent {
+        a.publish(m).await.unwrap();
+    }
+    eventually(WAIT, "both instances got all messages in order", || async {
+        a_events.messages() == sent && b_events.messages() == sent
+    })
+    .await;
+    assert!(
+        other_events.messages().is_empty(),
+        "other namespaces hear nothing"
+    );
+    assert_eq!(
+        b_events.reconnects(),
+        0,
+        "the first subscription is not a reconnect"
+    );
+}
+
+#[tokio::test]
+async fn garbage_on_the_channel_is_ignored() {
+    let server = RedisServer::start();
+    let ns = namespace("bp-garbage");
+    let (a, a_events) = attached(&server, &ns, 1).await;
+    subscribed(&a).await;
+    server.raw(&[
+        b"PUBLISH",
+        format!("{{lc:{ns}}}:bp").as_bytes(),
+        b"\xff not json",
+    ]);
+    a.publish(&clear_message(9)).await.unwrap();
+    eventually(WAIT, "the valid message after the garbage", || async {
+        a_events.messages() == vec![clear_message(9)]
+    })
+    .await;
+    assert!(a.backplane_connected());
+}
+
+#[tokio::test]
+async fn without_backplane_publish_is_a_no_op_and_clears_are_polled() {
+    let server = RedisServer::start();
+    let ns = namespace("no-bp");
+    let a = RedisLayer::builder(server.url())
+        .backplane(false)
+        .health_interval(Duration::from_millis(50))
+        .build()
+        .await
+        .unwrap();
+    let a_events = Recorder::new();
+    a.attach(&ns, 1, a_events.clone());
+    let (b, _) = attached(&server, &ns, 2).await;
+    assert!(a.backplane_connected(), "no backplane counts as connected");
+    a.publish(&clear_message(1)).await.unwrap();
+
+    let key = format!("{ns}:k");
+    b.set(&key, b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(a.get(&key).await.unwrap().is_some());
+    b.clear().await.unwrap();
+    eventually(WAIT, "A polled the new generation", || async {
+        a.get(&key).await.unwrap().is_none()
+    })
+    .await;
+    assert!(a_events.messages().is_empty());
+}
+
+#[tokio::test]
+async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
+    let server = RedisServer::start();
+    let (a, _) = attached(&server, "shop", 1).await;
+    let (b, _) = attached(&server, "blog", 2).await;
+    a.set("shop:k", b"a".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    b.set("blog:k", b"b".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    a.clear().await.unwrap();
+    assert_eq!(a.get("shop:k").await.unwrap(), None);
+    assert_eq!(b.get("blog:k").await.unwrap().as_deref(), Some(&b"b"[..]));
+
+    let fixed = RedisLayer::builder(server.url())
+        .namespace("blog")
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(fixed.namespace(), Some("blog"));
+    // Usable before any attach, and an attach under another name keeps the configured one.
+    assert_eq!(
+        fixed.get("blog:k").await.unwrap().as_deref(),
+        Some(&b"b"[..])
+    );
+    fixed.attach("shop", 3, Recorder::new());
+    assert_eq!(fixed.namespace(), Some("blog"));
+}
+
+#[tokio::test]
+async fn an_unattached_layer_refuses_keyed_operations() {
+    let server = RedisServer::start();
+    let layer = RedisLayer::connect(server.url()).await.unwrap();
+    assert!(matches!(layer.get("ns:k").await, Err(L2Error::Backend(_))));
+    assert_eq!(layer.namespace(), None);
+}
+
+#[tokio::test]
+async fn dropping_the_last_handle_closes_every_connection() {
+    let server = RedisServer::start();
+    let ns = namespace("drop");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    subscribed(&layer).await;
+    let clone = layer.clone();
+    clone
+        .set(&format!("{ns}:k"), b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    // The data connection, the subscription, and redis-cli itself.
+    assert!(server.connected_clients() >= 3);
+    drop(layer);
+    assert!(clone.get(&format!("{ns}:k")).await.unwrap().is_some());
+    drop(clone);
+    eventually(WAIT, "all layer connections closed", || async {
+        server.connected_clients() == 1
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_callers_share_one_connection() {
+    let server = RedisServer::start();
+    let ns = namespace("multiplex");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    subscribed(&layer).await;
+    let mut tasks = Vec::new();
+    for t in 0..32 {
+        let layer = layer.clone();
+        let ns = ns.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                let key = format!("{ns}:{t}:{i}");
+                layer
+                    .set(&key, vec![t as u8; 64], Duration::from_secs(60))
+                    .await
+                    .unwrap();
+                assert_eq!(layer.get(&key).await.unwrap(), Some(vec![t as u8; 64]));
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // One data connection + one subscription + redis-cli.
+    assert_eq!(server.connected_clients(), 3);
+}
