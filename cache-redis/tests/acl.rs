@@ -1,0 +1,125 @@
+//! Credentials and URLs: ACL users and `requirepass` work, anything refused is a clear error at
+//! connect time that never shows the password.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use cache_core::L2;
+use cache_redis::{RedisLayer, RedisLayerError};
+use support::{eventually, namespace, Recorder, RedisServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn acl_server() -> RedisServer {
+    RedisServer::start_with(
+        &[
+            "--requirepass",
+            "adminpass",
+            "--user",
+            "app",
+            "on",
+            ">app-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ],
+        Some("adminpass"),
+    )
+}
+
+#[tokio::test]
+async fn acl_user_connects_and_the_backplane_works() {
+    let server = acl_server();
+    let url = format!("redis://app:app-secret@127.0.0.1:{}", server.port());
+    let ns = namespace("acl");
+    let layer = RedisLayer::connect(&url).await.expect("ACL user connects");
+    let events = Recorder::new();
+    layer.attach(&ns, 1, events.clone());
+    layer
+        .set(&format!("{ns}:k"), b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(layer.get(&format!("{ns}:k")).await.unwrap().is_some());
+    eventually(WAIT, "subscribed with the ACL user", || async {
+        layer.backplane_connected()
+    })
+    .await;
+    let message = cache_core::InvalidationMessage {
+        origin: 1,
+        invalidation: cache_core::Invalidation::Clear,
+    };
+    layer.publish(&message).await.unwrap();
+    eventually(WAIT, "message delivered", || async {
+        events.messages() == vec![message.clone()]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requirepass_password_connects() {
+    let server = acl_server();
+    let url = format!("redis://:adminpass@127.0.0.1:{}", server.port());
+    RedisLayer::connect(&url)
+        .await
+        .expect("default user connects");
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_clear_auth_error_at_connect() {
+    let server = acl_server();
+    let url = format!("redis://app:not-the-password@127.0.0.1:{}", server.port());
+    let started = Instant::now();
+    let err = RedisLayer::connect(&url).await.unwrap_err();
+    assert!(matches!(err, RedisLayerError::Auth { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "no retry loop");
+    let text = err.to_string();
+    assert!(text.contains("refused the credentials"), "{text}");
+    assert!(text.contains("app:***@"), "{text}");
+    assert!(
+        !text.contains("not-the-password"),
+        "password leaked: {text}"
+    );
+}
+
+#[tokio::test]
+async fn missing_password_is_an_auth_error_at_connect() {
+    let server = acl_server();
+    let err = RedisLayer::connect(server.url()).await.unwrap_err();
+    assert!(matches!(err, RedisLayerError::Auth { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn unreachable_server_is_a_connect_error_within_the_connect_timeout() {
+    let port = support::free_port();
+    let started = Instant::now();
+    let err = RedisLayer::builder(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RedisLayerError::Connect { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
+
+#[tokio::test]
+async fn malformed_urls_are_rejected() {
+    let err = RedisLayer::connect("http://127.0.0.1:1").await.unwrap_err();
+    assert!(matches!(err, RedisLayerError::InvalidUrl { .. }), "{err:?}");
+    let err = RedisLayer::cluster(Vec::<String>::new()).await.unwrap_err();
+    assert!(matches!(err, RedisLayerError::Config(_)), "{err:?}");
+}
+
+#[cfg(not(feature = "tls"))]
+#[tokio::test]
+async fn rediss_without_the_tls_feature_says_which_feature_to_enable() {
+    let err = RedisLayer::connect("rediss://u:secret@127.0.0.1:1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RedisLayerError::TlsNotEnabled { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("`tls` feature"));
+    assert!(!err.to_string().contains("secret"));
+}

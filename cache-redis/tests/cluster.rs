@@ -1,0 +1,120 @@
+//! The layer on a local 3-master Redis Cluster: keys on every node, tags in one slot, clear by
+//! generation, the backplane across nodes, and locks.
+
+mod support;
+
+use std::time::Duration;
+
+use cache_core::{Invalidation, InvalidationMessage, L2};
+use cache_redis::RedisLayer;
+use support::{eventually, namespace, Recorder, RedisCluster};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[tokio::test]
+async fn everything_works_on_a_cluster() {
+    let cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    let ns = namespace("cluster");
+
+    // A and B reach the cluster through different seed nodes.
+    let a = RedisLayer::cluster([urls[0].clone()])
+        .await
+        .expect("cluster A");
+    let b = RedisLayer::cluster_builder([urls[2].clone(), urls[1].clone()])
+        .build()
+        .await
+        .expect("cluster B");
+    let a_events = Recorder::new();
+    let b_events = Recorder::new();
+    a.attach(&ns, 1, a_events.clone());
+    b.attach(&ns, 2, b_events.clone());
+
+    // Values spread over every master.
+    for i in 0..60 {
+        a.set(
+            &format!("{ns}:item:{i}"),
+            format!("v{i}").into_bytes(),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    }
+    for i in 0..60 {
+        assert_eq!(
+            b.get(&format!("{ns}:item:{i}")).await.unwrap(),
+            Some(format!("v{i}").into_bytes())
+        );
+    }
+    let per_node: Vec<usize> = cluster
+        .nodes
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).parse().unwrap_or(0))
+        .collect();
+    assert!(
+        per_node.iter().all(|&n| n > 0),
+        "keys on every node: {per_node:?}"
+    );
+    a.delete(&format!("{ns}:item:0")).await.unwrap();
+    assert_eq!(b.get(&format!("{ns}:item:0")).await.unwrap(), None);
+
+    // Tags: many of them, read in one MGET.
+    let tags: Vec<String> = (0..20).map(|i| format!("tag:{i}")).collect();
+    assert_eq!(a.tag_versions(&tags).await.unwrap(), vec![0; 20]);
+    assert_eq!(a.bump_tag("tag:3").await.unwrap(), 1);
+    assert_eq!(b.bump_tag("tag:3").await.unwrap(), 2);
+    let versions = b.tag_versions(&tags).await.unwrap();
+    assert_eq!(versions[3], 2);
+    assert_eq!(versions.iter().sum::<u64>(), 2);
+
+    // Backplane across nodes (A and B subscribe wherever their seed node is).
+    eventually(WAIT, "both subscribed", || async {
+        a.backplane_connected() && b.backplane_connected()
+    })
+    .await;
+    let message = InvalidationMessage {
+        origin: 1,
+        invalidation: Invalidation::Key(format!("{ns}:item:1")),
+    };
+    a.publish(&message).await.unwrap();
+    eventually(WAIT, "B heard A", || async {
+        b_events.messages().contains(&message)
+    })
+    .await;
+
+    // Clear: A moves to a new generation; B adopts it from the Clear message.
+    a.clear().await.unwrap();
+    let clear = InvalidationMessage {
+        origin: 1,
+        invalidation: Invalidation::Clear,
+    };
+    a.publish(&clear).await.unwrap();
+    eventually(WAIT, "B got the clear", || async {
+        b_events.messages().contains(&clear)
+    })
+    .await;
+    for i in 1..60 {
+        assert_eq!(b.get(&format!("{ns}:item:{i}")).await.unwrap(), None);
+    }
+
+    // Locks.
+    let lock = format!("{ns}:item:5:__lock");
+    assert!(a
+        .try_lock(&lock, "a", Duration::from_secs(10))
+        .await
+        .unwrap());
+    assert!(!b
+        .try_lock(&lock, "b", Duration::from_secs(10))
+        .await
+        .unwrap());
+    b.unlock(&lock, "b").await.unwrap();
+    assert!(!b
+        .try_lock(&lock, "b", Duration::from_secs(10))
+        .await
+        .unwrap());
+    a.unlock(&lock, "a").await.unwrap();
+    assert!(b
+        .try_lock(&lock, "b", Duration::from_secs(10))
+        .await
+        .unwrap());
+}

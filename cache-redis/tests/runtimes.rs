@@ -1,0 +1,120 @@
+//! A layer outlives the tokio runtime that built it: calls from another runtime keep working and
+//! its backplane keeps receiving.
+
+mod support;
+
+use std::time::Duration;
+
+use cache_core::{Invalidation, InvalidationMessage, L2};
+use cache_redis::RedisLayer;
+use support::{eventually, namespace, Recorder, RedisServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+#[test]
+fn a_layer_built_in_one_runtime_serves_another_after_the_first_shut_down() {
+    let server = RedisServer::start();
+    let ns = namespace("runtimes");
+    let key = format!("{ns}:k");
+    let events = Recorder::new();
+
+    let first = runtime();
+    let layer = first.block_on(async {
+        let layer = RedisLayer::connect(server.url()).await.expect("connect");
+        layer.attach(&ns, 1, events.clone());
+        layer
+            .set(&key, b"from-first".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        eventually(WAIT, "subscribed", || async { layer.backplane_connected() }).await;
+        layer
+    });
+    first.shutdown_timeout(Duration::from_secs(1));
+
+    let second = runtime();
+    second.block_on(async {
+        assert_eq!(
+            layer.get(&key).await.unwrap().as_deref(),
+            Some(&b"from-first"[..])
+        );
+        layer
+            .set(&key, b"from-second".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(layer.backplane_connected());
+
+        // Another instance, built in this runtime, publishes: the first layer still hears it.
+        let other = RedisLayer::connect(server.url()).await.unwrap();
+        other.attach(&ns, 2, Recorder::new());
+        let message = InvalidationMessage {
+            origin: 2,
+            invalidation: Invalidation::Key(key.clone()),
+        };
+        other.publish(&message).await.unwrap();
+        eventually(WAIT, "first layer's backplane still receives", || async {
+            events.messages().contains(&message)
+        })
+        .await;
+    });
+    drop(second);
+
+    // And from a multi-threaded runtime, concurrently.
+    let third = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    third.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let layer = layer.clone();
+                let key = key.clone();
+                tokio::spawn(async move { layer.get(&key).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().as_deref(), Some(&b"from-second"[..]));
+        }
+    });
+}
+
+#[test]
+fn a_reconnect_made_in_a_runtime_that_then_dies_does_not_break_the_layer() {
+    let mut server = RedisServer::start();
+    let ns = namespace("runtimes-reconnect");
+    let key = format!("{ns}:k");
+    let layer = runtime().block_on(async {
+        let layer = RedisLayer::builder(server.url())
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .await
+            .unwrap();
+        layer.attach(&ns, 1, Recorder::new());
+        layer
+    });
+
+    server.restart();
+    // This runtime's call triggers the reconnect; then the runtime goes away.
+    let reconnecting = runtime();
+    reconnecting.block_on(async {
+        eventually(WAIT, "reconnected", || async {
+            layer
+                .set(&key, b"v".to_vec(), Duration::from_secs(60))
+                .await
+                .is_ok()
+        })
+        .await;
+    });
+    drop(reconnecting);
+
+    runtime().block_on(async {
+        assert_eq!(layer.get(&key).await.unwrap().as_deref(), Some(&b"v"[..]));
+    });
+}
