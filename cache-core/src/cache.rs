@@ -64,6 +64,8 @@ pub(crate) struct L2Link {
     pub(crate) breaker: Breaker,
     pub(crate) pending: PendingInvalidations,
     pub(crate) replaying: tokio::sync::Mutex<()>,
+    /// Whether a background replay-retry task is running.
+    pub(crate) retrying: std::sync::atomic::AtomicBool,
 }
 
 impl L2Link {
@@ -73,6 +75,7 @@ impl L2Link {
             breaker: Breaker::new(policy.breaker_failures, policy.breaker_cool_down),
             pending: PendingInvalidations::new(max_pending),
             replaying: tokio::sync::Mutex::new(()),
+            retrying: std::sync::atomic::AtomicBool::new(false),
             layer,
             policy,
         }

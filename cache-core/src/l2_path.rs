@@ -311,6 +311,39 @@ impl Cache {
         self.replay_pending(l2).await;
     }
 
+    /// Keeps retrying the replay in the background (one task per cache) until nothing is
+    /// pending, so an outage's invalidations reach L2 even when no call touches L2 afterwards.
+    pub(crate) fn spawn_replay_retries(&self, l2: &L2Link) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if l2.retrying.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let weak = std::sync::Arc::downgrade(&self.inner);
+        let pause = l2
+            .policy
+            .breaker_cool_down
+            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(pause).await;
+                let Some(inner) = weak.upgrade() else { return };
+                let cache = Cache { inner };
+                let Some(l2) = &cache.inner.l2 else { return };
+                if cache.replay_pending(l2).await {
+                    l2.retrying
+                        .store(false, std::sync::atomic::Ordering::Release);
+                    // Work added between the replay and the flag reset gets its own task.
+                    if l2.pending.any() {
+                        cache.spawn_replay_retries(l2);
+                    }
+                    return;
+                }
+            }
+        });
+    }
+
     /// Invalidates a tag: bumps its version in L2 (or locally while L2 is unreachable).
     pub(crate) async fn send_tag_invalidation(&self, tag: &str) {
         let inner = &*self.inner;
@@ -342,14 +375,16 @@ impl Cache {
                     keys: [key].into(),
                     ..Default::default()
                 });
+                self.spawn_replay_retries(l2);
             }
         }
     }
 
-    /// Replays pending invalidations to L2 and the backplane; true when none remain.
+    /// Replays pending invalidations to L2 and the backplane; true when none remain. While
+    /// another replay is running the answer is false: its work is not confirmed yet.
     pub(crate) async fn replay_pending(&self, l2: &L2Link) -> bool {
         let Ok(_one_at_a_time) = l2.replaying.try_lock() else {
-            return !l2.pending.any();
+            return false;
         };
         if !l2.pending.any() {
             return true;
@@ -418,6 +453,7 @@ impl Cache {
         }
         let left = l2.pending.add(failed);
         tracing::warn!(left, "invalidations could not reach L2; kept for replay");
+        self.spawn_replay_retries(l2);
         false
     }
 

@@ -8,7 +8,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -26,9 +26,12 @@ struct Flight {
     invalidated: AtomicBool,
 }
 
+/// The flights of the keys that hash to one shard.
+type Shard = Mutex<HashMap<String, Arc<Flight>>>;
+
 /// The in-flight loads of one cache.
 pub(crate) struct SingleFlight {
-    shards: Box<[Mutex<HashMap<String, Arc<Flight>>>]>,
+    shards: Box<[Shard]>,
     hasher: std::collections::hash_map::RandomState,
 }
 
@@ -64,10 +67,8 @@ impl Default for SingleFlight {
 }
 
 impl SingleFlight {
-    fn shard(&self, key: &str) -> &Mutex<HashMap<String, Arc<Flight>>> {
-        let mut h = self.hasher.build_hasher();
-        key.hash(&mut h);
-        &self.shards[(h.finish() as usize) % SHARDS]
+    fn shard(&self, key: &str) -> &Shard {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
     /// Becomes the leader of `key`, or a waiter on the current leader.

@@ -1,0 +1,289 @@
+//! Return kinds, fail-safe (stale on error or timeout), refresh-ahead, jitter and L1 TTL.
+
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{Cache, EntryOptions, LoadPlan, MemoryL2};
+
+/// Lets a short TTL run out (time itself is what the test waits for).
+async fn past(d: Duration) {
+    tokio::time::sleep(d + Duration::from_millis(5)).await;
+}
+
+const SHORT: Duration = Duration::from_millis(30);
+
+#[tokio::test]
+async fn hits_do_not_run_the_loader_and_err_is_never_cached() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new();
+    let calls = AtomicUsize::new(0);
+    for _ in 0..3 {
+        let r = cache
+            .get_or_load("e", &opts, || async {
+                calls.fetch_add(1, SeqCst);
+                Err::<u32, _>("no")
+            })
+            .await;
+        assert_eq!(r, Err("no"));
+    }
+    assert_eq!(calls.load(SeqCst), 3, "errors are not cached");
+    for _ in 0..3 {
+        let r = cache
+            .get_or_load("v", &opts, || async {
+                calls.fetch_add(1, SeqCst);
+                Ok::<u32, &str>(5)
+            })
+            .await;
+        assert_eq!(r, Ok(5));
+    }
+    assert_eq!(calls.load(SeqCst), 4);
+    assert_eq!(cache.stats().l1_hits, 2);
+}
+
+#[tokio::test]
+async fn none_is_cached_only_with_cache_none() {
+    let cache = Cache::builder().build();
+    let calls = AtomicUsize::new(0);
+    let load = |opts: EntryOptions, key: &'static str| {
+        let cache = cache.clone();
+        let calls = &calls;
+        async move {
+            cache
+                .load(
+                    cache.key(key),
+                    &opts,
+                    LoadPlan::<Option<u32>, ()>::shared().empty_when(Option::is_none),
+                    || async {
+                        calls.fetch_add(1, SeqCst);
+                        Ok(None)
+                    },
+                )
+                .await
+        }
+    };
+    load(EntryOptions::new(), "a").await.unwrap();
+    load(EntryOptions::new(), "a").await.unwrap();
+    assert_eq!(calls.load(SeqCst), 2, "None not cached by default");
+    let with = EntryOptions::new().cache_none(Duration::from_secs(60));
+    load(with.clone(), "b").await.unwrap();
+    load(with, "b").await.unwrap();
+    assert_eq!(calls.load(SeqCst), 3, "None cached with cache_none");
+}
+
+#[tokio::test]
+async fn unless_returns_the_value_without_storing_it() {
+    let cache = Cache::builder().build();
+    let calls = AtomicUsize::new(0);
+    let big = |v: &u32| *v > 10;
+    for _ in 0..2 {
+        let v = cache
+            .load(
+                cache.key("u"),
+                &EntryOptions::new(),
+                LoadPlan::<u32, ()>::local().unless(&big),
+                || async {
+                    calls.fetch_add(1, SeqCst);
+                    Ok(99)
+                },
+            )
+            .await;
+        assert_eq!(v, Ok(99));
+    }
+    assert_eq!(calls.load(SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_expired_value_is_served_stale_when_the_loader_fails() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(SHORT)
+        .stale(Duration::from_secs(3600));
+    let v = cache
+        .get_or_load("p", &opts, || async { Ok::<_, String>(1u32) })
+        .await;
+    assert_eq!(v, Ok(1));
+    past(SHORT).await;
+    let v = cache
+        .get_or_load("p", &opts, || async {
+            Err::<u32, _>("db down".to_string())
+        })
+        .await;
+    assert_eq!(v, Ok(1), "stale value served");
+    let s = cache.stats();
+    assert_eq!((s.stale_served, s.load_errors), (1, 1));
+    // Without a stale window the error reaches the caller.
+    let plain = EntryOptions::new().ttl(SHORT);
+    cache
+        .get_or_load("q", &plain, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT).await;
+    let v = cache
+        .get_or_load("q", &plain, || async {
+            Err::<u32, _>("db down".to_string())
+        })
+        .await;
+    assert_eq!(v, Err("db down".to_string()));
+}
+
+#[tokio::test]
+async fn a_slow_loader_is_cut_short_by_timeout_when_stale_exists() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(SHORT)
+        .stale(Duration::from_secs(3600))
+        .timeout(Duration::from_millis(50));
+    cache
+        .get_or_load("t", &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT).await;
+    let v = tokio::time::timeout(
+        Duration::from_secs(10),
+        cache.get_or_load("t", &opts, std::future::pending::<Result<u32, String>>),
+    )
+    .await
+    .expect("timeout did not cut the loader short");
+    assert_eq!(v, Ok(1));
+    assert_eq!(cache.stats().stale_served, 1);
+}
+
+#[tokio::test]
+async fn the_stale_window_ends() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new().ttl(SHORT).stale(SHORT);
+    cache
+        .get_or_load("w", &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT * 2).await;
+    let v = cache
+        .get_or_load("w", &opts, || async { Err::<u32, _>("down".to_string()) })
+        .await;
+    assert_eq!(v, Err("down".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_ahead_with_a_refresher_returns_at_once_and_reloads_once_in_background() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let plan = || {
+        let calls = calls.clone();
+        LoadPlan::<u32, String>::shared().refresher(Arc::new(move || {
+            let calls = calls.clone();
+            Box::pin(async move { Ok(calls.fetch_add(1, SeqCst) as u32 + 100) })
+        }))
+    };
+    let first = cache
+        .load(cache.key("r"), &opts, plan(), || async { Ok(1u32) })
+        .await;
+    assert_eq!(first, Ok(1));
+    past(SHORT).await;
+    // Many hits after the refresh point: all return the current value at once, one reload runs.
+    for _ in 0..20 {
+        let v = cache
+            .load(cache.key("r"), &opts, plan(), std::future::pending)
+            .await;
+        assert!(v == Ok(1) || v == Ok(100), "{v:?}");
+    }
+    let start = std::time::Instant::now();
+    loop {
+        let v = cache
+            .load(cache.key("r"), &opts, plan(), std::future::pending)
+            .await;
+        if v == Ok(100) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "refresh never landed"
+        );
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(SeqCst), 1, "exactly one background reload");
+    assert_eq!(cache.stats().refreshes, 1);
+}
+
+#[tokio::test]
+async fn refresh_ahead_without_a_refresher_reloads_in_band() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    cache
+        .get_or_load("r", &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT).await;
+    let v = cache
+        .get_or_load("r", &opts, || async { Ok::<_, String>(2u32) })
+        .await;
+    assert_eq!(v, Ok(2));
+    let v = cache
+        .get_or_load("r", &opts, || async { Ok::<_, String>(3u32) })
+        .await;
+    assert_eq!(v, Ok(2), "the refreshed value is a fresh hit");
+}
+
+#[tokio::test]
+async fn l1_ttl_is_never_longer_than_ttl_and_l2_serves_after_l1_expires() {
+    let l2 = MemoryL2::new();
+    let cache = Cache::builder().l2(l2.clone()).build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .l1_ttl(SHORT);
+    cache
+        .get_or_load("x", &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT).await;
+    let v = cache
+        .get_or_load("x", &opts, || async { Ok::<_, String>(2u32) })
+        .await;
+    assert_eq!(v, Ok(1), "L1 expired, L2 still fresh");
+    assert_eq!(cache.stats().l2_hits, 1);
+    // l1_ttl longer than ttl is capped at ttl.
+    let capped = EntryOptions::new()
+        .ttl(SHORT)
+        .l1_ttl(Duration::from_secs(3600))
+        .l2(false);
+    cache
+        .get_or_load("y", &capped, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT).await;
+    let v = cache
+        .get_or_load("y", &capped, || async { Ok::<_, String>(2u32) })
+        .await;
+    assert_eq!(v, Ok(2));
+}
+
+#[tokio::test]
+async fn jitter_spreads_expiry() {
+    let l2 = MemoryL2::new();
+    let cache = Cache::builder().l2(l2.clone()).build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .jitter(Duration::from_secs(60));
+    let mut fresh_untils = std::collections::HashSet::new();
+    for i in 0..20 {
+        let key = format!("j{i}");
+        cache
+            .get_or_load(&key, &opts, || async { Ok::<_, String>(1u32) })
+            .await
+            .unwrap();
+        let raw = l2.raw_get(cache.key(&key).as_str()).unwrap();
+        let env = cache_core::envelope::Envelope::decode(&raw, 1 << 20).unwrap();
+        let ttl = env.fresh_until.0 - env.created.0;
+        assert!((60_000..=120_000).contains(&ttl), "ttl {ttl}");
+        fresh_untils.insert(ttl / 1000);
+    }
+    assert!(
+        fresh_untils.len() > 3,
+        "jitter did not vary TTLs: {fresh_untils:?}"
+    );
+}
