@@ -5,6 +5,8 @@
 //! (also while a failing test unwinds) or when the test process dies (`PR_SET_PDEATHSIG`).
 #![allow(dead_code)]
 
+pub mod instances;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;

@@ -1,0 +1,71 @@
+//! Cache instances on a shared Redis, the way an application runs several of them.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_core::{Cache, CacheBuilder};
+use cache_redis::RedisLayer;
+
+/// One application instance: its cache and (a handle to) its Redis layer.
+pub struct Instance {
+    pub cache: Cache,
+    pub layer: RedisLayer,
+}
+
+impl Instance {
+    /// A cache on `url` under `namespace`, with short timeouts so faults show quickly.
+    pub async fn new(url: &str, namespace: &str) -> Instance {
+        Instance::with(url, namespace, |b| b).await
+    }
+
+    /// Like [`new`](Self::new), with changes to the cache builder.
+    pub async fn with(
+        url: &str,
+        namespace: &str,
+        configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
+    ) -> Instance {
+        let layer = RedisLayer::builder(url)
+            .timeout(Duration::from_millis(100))
+            .breaker(3, Duration::from_millis(300))
+            .connect_timeout(Duration::from_millis(300))
+            .health_interval(Duration::from_millis(100))
+            .build()
+            .await
+            .expect("connect");
+        let cache = configure(Cache::builder().namespace(namespace))
+            .l2(layer.clone())
+            .build();
+        Instance { cache, layer }
+    }
+
+    /// Waits until the backplane subscription is up.
+    pub async fn subscribed(&self) {
+        super::eventually(Duration::from_secs(5), "backplane subscribed", || async {
+            cache_core::L2::backplane_connected(&self.layer)
+        })
+        .await;
+    }
+}
+
+/// Counts loader runs.
+#[derive(Clone, Default)]
+pub struct Loads(Arc<AtomicUsize>);
+
+impl Loads {
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A loader returning `value` and counting the call.
+    pub fn returning<T: Send + 'static>(
+        &self,
+        value: T,
+    ) -> impl FnOnce() -> std::future::Ready<Result<T, std::io::Error>> {
+        let counter = Arc::clone(&self.0);
+        move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            std::future::ready(Ok(value))
+        }
+    }
+}

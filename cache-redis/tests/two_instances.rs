@@ -1,0 +1,235 @@
+//! Two `Cache` instances sharing one Redis: what one loads the other serves, what one
+//! invalidates the other drops, and what cannot be decoded is a counted miss that gets replaced.
+
+mod support;
+
+use std::time::Duration;
+
+use cache_core::{Codec, EntryOptions};
+use support::instances::{Instance, Loads};
+use support::{eventually, namespace, RedisServer};
+
+const WAIT: Duration = Duration::from_secs(5);
+const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60));
+
+#[tokio::test]
+async fn b_serves_what_a_loaded_without_running_its_loader() {
+    let server = RedisServer::start();
+    let ns = namespace("share");
+    let a = Instance::new(&server.url(), &ns).await;
+    let b = Instance::new(&server.url(), &ns).await;
+    let (a_loads, b_loads) = (Loads::default(), Loads::default());
+
+    let v: String = a
+        .cache
+        .get_or_load("product:7", &OPTS, a_loads.returning("lamp".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "lamp");
+    let v: String = b
+        .cache
+        .get_or_load("product:7", &OPTS, b_loads.returning("other".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "lamp");
+    assert_eq!((a_loads.count(), b_loads.count()), (1, 0));
+    let stats = b.cache.stats();
+    assert_eq!(stats.l2_hits, 1);
+    assert_eq!(stats.loads, 0);
+    // Now in B's L1.
+    let _: String = b
+        .cache
+        .get_or_load("product:7", &OPTS, b_loads.returning("other".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(b.cache.stats().l1_hits, 1);
+}
+
+#[tokio::test]
+async fn a_key_invalidation_reaches_b_within_a_deadline() {
+    let server = RedisServer::start();
+    let ns = namespace("inv-key");
+    let a = Instance::new(&server.url(), &ns).await;
+    let b = Instance::new(&server.url(), &ns).await;
+    b.subscribed().await;
+    let loads = Loads::default();
+    let _: String = a
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("old".to_string()))
+        .await
+        .unwrap();
+    let _: String = b
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("unused".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(b.cache.l1_len(), 1);
+
+    a.cache.invalidate("k").await;
+    eventually(WAIT, "B dropped k from L1", || async {
+        b.cache.l1_len() == 0
+    })
+    .await;
+    let v: String = b
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("new".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "new", "neither L1 nor L2 kept the old value");
+    assert_eq!(b.cache.stats().invalidations_received, 1);
+    assert_eq!(
+        a.cache.stats().invalidations_received,
+        0,
+        "own message ignored"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_invalidation_reaches_b_within_a_deadline() {
+    let server = RedisServer::start();
+    let ns = namespace("inv-tag");
+    let a = Instance::new(&server.url(), &ns).await;
+    let b = Instance::new(&server.url(), &ns).await;
+    b.subscribed().await;
+    let tagged = OPTS.clone().with_tags(vec!["catalog".into()]);
+    let loads = Loads::default();
+    for i in 0..3 {
+        let _: u32 = a
+            .cache
+            .get_or_load(&format!("p:{i}"), &tagged, loads.returning(i))
+            .await
+            .unwrap();
+        let _: u32 = b
+            .cache
+            .get_or_load(&format!("p:{i}"), &tagged, loads.returning(99))
+            .await
+            .unwrap();
+    }
+    let _: u32 = b
+        .cache
+        .get_or_load("untagged", &OPTS, loads.returning(5))
+        .await
+        .unwrap();
+    assert_eq!(loads.count(), 4);
+
+    a.cache.invalidate_tag("catalog").await;
+    eventually(WAIT, "B misses every tagged entry", || async {
+        b.cache.peek::<u32>("p:0").await.is_none()
+    })
+    .await;
+    for i in 0..3 {
+        let v: u32 = b
+            .cache
+            .get_or_load(&format!("p:{i}"), &tagged, loads.returning(100 + i))
+            .await
+            .unwrap();
+        assert_eq!(v, 100 + i);
+    }
+    assert_eq!(b.cache.peek::<u32>("untagged").await, Some(5));
+}
+
+#[tokio::test]
+async fn a_clear_reaches_b_within_a_deadline() {
+    let server = RedisServer::start();
+    let ns = namespace("inv-clear");
+    let a = Instance::new(&server.url(), &ns).await;
+    let b = Instance::new(&server.url(), &ns).await;
+    b.subscribed().await;
+    let loads = Loads::default();
+    for i in 0..5u32 {
+        let _: u32 = a
+            .cache
+            .get_or_load(&format!("k{i}"), &OPTS, loads.returning(i))
+            .await
+            .unwrap();
+        let _: u32 = b
+            .cache
+            .get_or_load(&format!("k{i}"), &OPTS, loads.returning(i))
+            .await
+            .unwrap();
+    }
+    assert_eq!(b.cache.l1_len(), 5);
+
+    a.cache.clear().await;
+    eventually(WAIT, "B's L1 emptied", || async { b.cache.l1_len() == 0 }).await;
+    for i in 0..5u32 {
+        assert_eq!(b.cache.peek::<u32>(&format!("k{i}")).await, None);
+    }
+    // A fresh instance sees the cleared namespace too.
+    let c = Instance::new(&server.url(), &ns).await;
+    assert_eq!(c.cache.peek::<u32>("k0").await, None);
+}
+
+#[tokio::test]
+async fn a_value_written_with_another_codec_is_a_counted_miss_then_overwritten() {
+    let server = RedisServer::start();
+    let ns = namespace("codec");
+    let json = Instance::with(&server.url(), &ns, |b| b.codec(Codec::Json)).await;
+    let bincode = Instance::with(&server.url(), &ns, |b| b.codec(Codec::Bincode)).await;
+    let loads = Loads::default();
+
+    let _: String = json
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("from-json".to_string()))
+        .await
+        .unwrap();
+    let v: String = bincode
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("from-bincode".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "from-bincode");
+    assert_eq!(bincode.cache.stats().decode_errors, 1);
+    assert_eq!(loads.count(), 2);
+
+    // The bincode value replaced it: another bincode instance gets an L2 hit.
+    let other = Instance::with(&server.url(), &ns, |b| b.codec(Codec::Bincode)).await;
+    let v: String = other
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("unused".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "from-bincode");
+    assert_eq!(other.cache.stats().l2_hits, 1);
+    assert_eq!(other.cache.stats().decode_errors, 0);
+}
+
+#[tokio::test]
+async fn corrupt_bytes_in_redis_are_a_counted_miss_then_overwritten() {
+    let server = RedisServer::start();
+    let ns = namespace("corrupt");
+    let a = Instance::new(&server.url(), &ns).await;
+    let loads = Loads::default();
+    let redis_key = format!("{ns}:@0:k");
+    for garbage in [
+        &b"\x00\xffnot an envelope"[..],
+        b"LC\x01",
+        b"",
+        b"LC\x01\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    ] {
+        server.raw(&[b"SET", redis_key.as_bytes(), garbage]);
+        a.cache.invalidate("k").await;
+        server.raw(&[b"SET", redis_key.as_bytes(), garbage]);
+        let before = a.cache.stats().decode_errors;
+        let v: String = a
+            .cache
+            .get_or_load("k", &OPTS, loads.returning("fresh".to_string()))
+            .await
+            .unwrap();
+        assert_eq!(v, "fresh");
+        assert_eq!(a.cache.stats().decode_errors, before + 1, "garbage {garbage:?}");
+    }
+    let stored = server.raw(&[b"GET", redis_key.as_bytes()]);
+    assert!(
+        stored.windows(2).any(|w| w == b"LC"),
+        "overwritten with an envelope"
+    );
+    let b = Instance::new(&server.url(), &ns).await;
+    let v: String = b
+        .cache
+        .get_or_load("k", &OPTS, loads.returning("unused".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "fresh");
+    assert_eq!(b.cache.stats().l2_hits, 1);
+}
