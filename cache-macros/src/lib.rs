@@ -1,1 +1,122 @@
-//! wip
+//! Procedural macros of layercache: `#[cached]` and `#[invalidates]`.
+//!
+//! Use them through the `layercache` crate, which re-exports both; the code they generate calls
+//! only `::layercache::__private`. The stages, one file each: `args` parses the attribute,
+//! `template` parses key and tag templates, `signature` reads the function, `validate` checks
+//! them against each other, `expand` writes the code. Every mistake is collected and reported in
+//! one compile, each at the token it is about.
+#![warn(missing_docs)]
+
+use proc_macro::TokenStream;
+
+mod args;
+mod errors;
+mod expand;
+mod signature;
+mod template;
+mod validate;
+
+#[cfg(test)]
+mod snapshot_tests;
+
+/// Caches an `async fn`: the first call with some arguments runs the body and stores the value;
+/// later calls with the same arguments return the stored value without running it.
+///
+/// ```rust,ignore
+/// use layercache::cached;
+///
+/// #[cached(key = "product:<id>", ttl = "5m", l2, tags = ["catalog"])]
+/// async fn get_product(id: u64) -> Result<Product, DbError> {
+///     db::load_product(id).await
+/// }
+/// ```
+///
+/// # Arguments (all optional)
+///
+/// | argument | meaning | default |
+/// |---|---|---|
+/// | `key = "t"` | key template: `<name>` is a parameter, `<name.field>` a field of it, `<self.field>` a field of the receiver, `<<` a literal `<` | module path + fn name + every parameter |
+/// | `ttl = "5m"` | how long a value is fresh (humantime syntax, checked at compile time; not zero) | the cache's default TTL |
+/// | `l1_ttl = "30s"` | shorter freshness for the in-process copy (at most `ttl`) | `ttl` |
+/// | `l2` | also store in the shared L2; the value must be `Serialize + DeserializeOwned` | L1 only |
+/// | `stale = "1h"` | fail-safe: keep values this long past `ttl`, served when the loader fails or times out | none |
+/// | `refresh = "4m"` | refresh-ahead: a hit older than this returns at once and reloads in the background (shorter than `ttl`) | none |
+/// | `timeout = "2s"` | stop waiting on the loader when a stale value can be served (needs `stale`) | none |
+/// | `tags = ["catalog", "category:<cat>"]` | tags for bulk invalidation; templates like `key` | none |
+/// | `codec = "json" \| "bincode" \| "msgpack"` | L2 encoding (needs `l2`) | the cache's |
+/// | `lock` | distributed single-flight across instances (needs `l2`) | in-process only |
+/// | `cache_none = "30s"` | also cache `None` for this long (`Option<T>` or `Result<Option<T>, E>` only) | not cached |
+/// | `jitter = "30s"` | a random extra of up to this on each entry's TTL | none |
+/// | `condition = expr` | `bool` over the parameters; `false` runs the body without the cache | always cache |
+/// | `unless = \|v\| expr` | over `&V`, the value to be stored; `true` returns it without storing it | store every value |
+/// | `cache = expr` | the cache: a `Cache`, `&Cache` or `Arc<Cache>` (e.g. `self.cache`) | `layercache::global()` |
+///
+/// # Return types
+///
+/// `T` is cached; `Option<T>` caches `Some`, and `None` only with `cache_none`; `Result<T, E>`
+/// caches `Ok`, never `Err` (one-argument aliases such as `io::Result<T>` work too). `unless`
+/// receives `&T` for `Result<T, E>` and the whole value otherwise. Values need
+/// `Clone + Send + Sync + 'static`, and with `l2` also `Serialize + DeserializeOwned` (reported at
+/// the return type). When `E: Clone`, callers that waited on a failed load get a copy of its error;
+/// otherwise each of them runs its own load.
+///
+/// # Keys
+///
+/// Each interpolated value implements `KeyPart`; rendering escapes values that contain separator
+/// characters, so different arguments never share a key. Neighbouring placeholders must be
+/// separated by literal text with a separator such as `:` or `/`, or the macro refuses the
+/// template. The default key includes every parameter (not `self`; a method's default key starts
+/// with `Self`'s type name instead of the module path).
+///
+/// # What is generated
+///
+/// Next to `get_product`, the macro writes `__layercache_key_get_product`, the key builder: same
+/// parameters, each by reference, returning the cache and the key. `#[invalidates(get_product(id))]`
+/// calls it, so reader and writer always agree on the key and on the cache. The body moves, unchanged,
+/// into `__layercache_load_get_product`, which the loader, refresh-ahead and `condition = false`
+/// call. The snapshots in `cache-macros/src/snapshots/` show the full expansion of typical uses.
+///
+/// # Methods, generics and limits
+///
+/// - Methods take `&self`. They must be in an inherent `impl` (the helpers are extra methods, which
+///   a trait `impl` would not accept); associated functions without `self` are not supported.
+/// - Parameters need plain names (`id: u64`, `mut n: u32`), not patterns.
+/// - Lifetime and type parameters (and `impl Trait` arguments) are supported as long as the value
+///   type does not depend on them: one key must always hold one type. A value type that mentions
+///   a type or const parameter is a compile error.
+/// - `refresh` keeps a `'static` reloader: every argument is copied (`Clone`, or `ToOwned` for a
+///   `&T` parameter), and for a method `Self: Clone`; `&mut` parameters and types that borrow (such
+///   as `Cow<'a, str>`) are refused with `refresh`.
+#[proc_macro_attribute]
+pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::cached(attr.into(), item.into()).into()
+}
+
+/// Invalidates cached entries after an `async fn` (a writer) completes; for `Result`, only on `Ok`.
+///
+/// ```rust,ignore
+/// #[invalidates(get_product(id), key = "product-page:<p.slug>", tags = ["catalog"])]
+/// async fn update_product(id: u64, p: Product) -> Result<(), DbError> { … }
+///
+/// impl Catalog {
+///     #[invalidates(self.get(id))]               // or Self::get(self, id)
+///     async fn rename(&self, id: u64, name: String) -> Result<(), DbError> { … }
+/// }
+/// ```
+///
+/// Takes any mix of:
+/// - calls of `#[cached]` functions: `get_product(id)`, `crate::db::get_product(id)`,
+///   `self.get(id)` or `Self::get(self, id)`. The arguments are expressions over the writer's
+///   parameters, passed to the reader's key builder by reference; wrong arity or types are type
+///   errors at the attribute. The entry is invalidated in the cache the reader uses (its `cache = …`).
+/// - `key = "t"` or `key = ["t1", "t2"]`: key templates over the writer's parameters.
+/// - `tags = ["catalog", "category:<p.cat>"]`: tag templates.
+/// - `cache = expr`: the cache for `key` and `tags` (default `layercache::global()`).
+/// - `before`: invalidate before the body runs as well as after (for a read-modify-write that
+///   must not see its own old value).
+///
+/// Keys and tags are rendered before the body runs (the body may consume the parameters).
+#[proc_macro_attribute]
+pub fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::invalidates(attr.into(), item.into()).into()
+}

@@ -1,0 +1,499 @@
+//! Parsing the arguments of `#[cached(...)]` and `#[invalidates(...)]`.
+//!
+//! Both take a comma-separated list of `name = value`, bare flags, and (for `#[invalidates]`)
+//! calls. Every argument is read even after a mistake, so all mistakes are reported at once.
+
+use std::time::Duration;
+
+use proc_macro2::TokenStream;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
+
+use crate::errors::{did_you_mean, Errors};
+use crate::template::Template;
+
+/// `#[cached(...)]`.
+#[derive(Default)]
+pub(crate) struct CachedArgs {
+    pub(crate) key: Option<Template>,
+    pub(crate) ttl: Option<DurationArg>,
+    pub(crate) l1_ttl: Option<DurationArg>,
+    pub(crate) stale: Option<DurationArg>,
+    pub(crate) refresh: Option<DurationArg>,
+    pub(crate) timeout: Option<DurationArg>,
+    pub(crate) cache_none: Option<DurationArg>,
+    pub(crate) jitter: Option<DurationArg>,
+    pub(crate) l2: Option<Ident>,
+    pub(crate) lock: Option<Ident>,
+    pub(crate) tags: Vec<Template>,
+    pub(crate) codec: Option<CodecArg>,
+    pub(crate) condition: Option<Expr>,
+    pub(crate) unless: Option<Expr>,
+    pub(crate) cache: Option<Expr>,
+}
+
+/// A duration checked at compile time: `ttl = "5m"`.
+pub(crate) struct DurationArg {
+    pub(crate) name: Ident,
+    pub(crate) lit: LitStr,
+    pub(crate) value: Duration,
+}
+
+/// `codec = "json"`: the literal and the `Codec` variant it names.
+pub(crate) struct CodecArg {
+    pub(crate) lit: LitStr,
+    pub(crate) variant: &'static str,
+}
+
+const CACHED_ARGS: &[&str] = &[
+    "key",
+    "ttl",
+    "l1_ttl",
+    "l2",
+    "stale",
+    "refresh",
+    "timeout",
+    "tags",
+    "codec",
+    "lock",
+    "cache_none",
+    "jitter",
+    "condition",
+    "unless",
+    "cache",
+];
+
+const CODECS: &[(&str, &str)] = &[
+    ("json", "Json"),
+    ("bincode", "Bincode"),
+    ("msgpack", "MessagePack"),
+];
+
+/// `#[invalidates(...)]`.
+#[derive(Default)]
+pub(crate) struct InvalidatesArgs {
+    /// Calls of `#[cached]` functions: `get_product(id)`, `self.get(id)`, `Self::get(self, id)`.
+    pub(crate) targets: Vec<Expr>,
+    pub(crate) keys: Vec<Template>,
+    pub(crate) tags: Vec<Template>,
+    pub(crate) cache: Option<Expr>,
+    pub(crate) before: Option<Ident>,
+}
+
+const INVALIDATES_ARGS: &[&str] = &["key", "tags", "cache", "before"];
+
+/// One argument as written: `name = value`, a bare `name`, or anything else (`other`).
+enum RawArg {
+    Named { name: Ident, value: Expr },
+    Flag(Ident),
+    Other(Expr),
+}
+
+fn raw_args(tokens: TokenStream) -> syn::Result<Vec<RawArg>> {
+    let exprs = Punctuated::<Expr, Token![,]>::parse_terminated.parse2(tokens)?;
+    Ok(exprs
+        .into_iter()
+        .map(|e| match e {
+            Expr::Assign(a) => match &*a.left {
+                Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
+                    match p.path.get_ident() {
+                        Some(name) => RawArg::Named {
+                            name: name.clone(),
+                            value: *a.right,
+                        },
+                        None => RawArg::Other(Expr::Assign(a)),
+                    }
+                }
+                _ => RawArg::Other(Expr::Assign(a)),
+            },
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                match p.path.get_ident() {
+                    Some(name) => RawArg::Flag(name.clone()),
+                    None => RawArg::Other(Expr::Path(p)),
+                }
+            }
+            other => RawArg::Other(other),
+        })
+        .collect())
+}
+
+/// Tracks names already given, to report duplicates.
+#[derive(Default)]
+struct Seen(Vec<String>);
+
+impl Seen {
+    fn first(&mut self, name: &Ident, errors: &mut Errors) -> bool {
+        let s = name.to_string();
+        if self.0.contains(&s) {
+            errors.spanned(
+                name,
+                format!("duplicate argument `{s}`: it is already given earlier in this attribute; keep one"),
+            );
+            false
+        } else {
+            self.0.push(s);
+            true
+        }
+    }
+}
+
+fn unknown(name: &Ident, attr: &str, known: &[&str], errors: &mut Errors) {
+    let s = name.to_string();
+    let hint = match did_you_mean(&s, known) {
+        Some(m) => format!("did you mean `{m}`? "),
+        None => String::new(),
+    };
+    errors.spanned(
+        name,
+        format!(
+            "unknown argument `{s}` for {attr}: {hint}the arguments are {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+}
+
+fn lit_str(value: &Expr) -> Option<&LitStr> {
+    match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(s), ..
+        }) => Some(s),
+        _ => None,
+    }
+}
+
+/// A string argument: `name = "..."`; anything else is reported with an example.
+fn expect_str<'a>(
+    name: &Ident,
+    value: &'a Expr,
+    example: &str,
+    errors: &mut Errors,
+) -> Option<&'a LitStr> {
+    let s = lit_str(value);
+    if s.is_none() {
+        errors.spanned(
+            value,
+            format!("`{name}` takes a string literal: `{name} = \"{example}\"`"),
+        );
+    }
+    s
+}
+
+/// A list of string literals: `tags = ["a", "b:<x>"]`.
+fn expect_str_list<'a>(name: &Ident, value: &'a Expr, errors: &mut Errors) -> Vec<&'a LitStr> {
+    match value {
+        Expr::Array(a) => a
+            .elems
+            .iter()
+            .filter_map(|e| {
+                let s = lit_str(e);
+                if s.is_none() {
+                    errors.spanned(
+                        e,
+                        format!("each of `{name}` is a string template, e.g. \"category:<cat>\""),
+                    );
+                }
+                s
+            })
+            .collect(),
+        _ => {
+            let example = lit_str(value).map_or_else(|| "catalog".to_owned(), LitStr::value);
+            errors.spanned(
+                value,
+                format!("`{name}` takes a list of string templates: `{name} = [\"{example}\"]`"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+fn parse_duration(name: &Ident, value: &Expr, errors: &mut Errors) -> Option<DurationArg> {
+    let Some(lit) = lit_str(value) else {
+        let example = match value {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) if i.suffix().is_empty() => format!("{}s", i.base10_digits()),
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(i), ..
+            }) => format!("{}{}", i.base10_digits(), i.suffix()),
+            _ => "5m".to_owned(),
+        };
+        errors.spanned(
+            value,
+            format!("`{name}` takes a duration string: `{name} = \"{example}\"` (humantime syntax: \"30s\", \"5m\", \"1h30m\")"),
+        );
+        return None;
+    };
+    match humantime::parse_duration(&lit.value()) {
+        Ok(value) if value.is_zero() => {
+            let why = if name == "ttl" {
+                "a zero `ttl` would expire every value as soon as it is stored"
+            } else {
+                "a zero duration has no effect"
+            };
+            errors.spanned(
+                lit,
+                format!("`{name} = \"{}\"` is zero: {why}; give a positive duration such as \"30s\", or remove `{name}`", lit.value()),
+            );
+            None
+        }
+        Ok(value) => Some(DurationArg {
+            name: name.clone(),
+            lit: lit.clone(),
+            value,
+        }),
+        Err(e) => {
+            errors.spanned(
+                lit,
+                format!(
+                    "invalid duration \"{}\" for `{name}`: {e}; write a number and a unit, such as \"30s\", \"5m\", \"1h30m\" or \"500ms\"",
+                    lit.value()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn flag(name: &Ident, value: Option<&Expr>, errors: &mut Errors) -> Option<Ident> {
+    if let Some(v) = value {
+        errors.spanned(
+            v,
+            format!("`{name}` is a flag and takes no value: write `{name}` alone (leave it out to turn it off)"),
+        );
+        return None;
+    }
+    Some(name.clone())
+}
+
+fn needs_value(name: &Ident, example: &str, errors: &mut Errors) {
+    errors.spanned(
+        name,
+        format!("`{name}` needs a value: `{name} = {example}`"),
+    );
+}
+
+impl CachedArgs {
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> CachedArgs {
+        let mut args = CachedArgs::default();
+        let Some(raw) = errors.take(raw_args(tokens)) else {
+            return args;
+        };
+        let mut seen = Seen::default();
+        for arg in raw {
+            let (name, value) = match arg {
+                RawArg::Named { name, value } => (name, Some(value)),
+                RawArg::Flag(name) => (name, None),
+                RawArg::Other(expr) => {
+                    errors.spanned(
+                        &expr,
+                        "expected `name = value` or a flag, e.g. `#[cached(key = \"product:<id>\", ttl = \"5m\", l2)]`",
+                    );
+                    continue;
+                }
+            };
+            let key = name.to_string();
+            if !CACHED_ARGS.contains(&key.as_str()) {
+                unknown(&name, "#[cached]", CACHED_ARGS, errors);
+                continue;
+            }
+            if !seen.first(&name, errors) {
+                continue;
+            }
+            args.set(&key, &name, value, errors);
+        }
+        args
+    }
+
+    fn set(&mut self, key: &str, name: &Ident, value: Option<Expr>, errors: &mut Errors) {
+        if matches!(key, "l2" | "lock") {
+            let f = flag(name, value.as_ref(), errors);
+            if key == "l2" {
+                self.l2 = f;
+            } else {
+                self.lock = f;
+            }
+            return;
+        }
+        let Some(value) = value else {
+            let example = match key {
+                "key" => "\"product:<id>\"",
+                "tags" => "[\"catalog\"]",
+                "codec" => "\"json\"",
+                "condition" => "id > 0",
+                "unless" => "|v| v.is_empty()",
+                "cache" => "self.cache",
+                "l1_ttl" | "jitter" | "timeout" => "\"30s\"",
+                _ => "\"5m\"",
+            };
+            needs_value(name, example, errors);
+            return;
+        };
+        match key {
+            "key" => {
+                if let Some(lit) = expect_str(name, &value, "product:<id>", errors) {
+                    self.key = Template::parse(lit, "key", errors);
+                }
+            }
+            "tags" => {
+                self.tags = expect_str_list(name, &value, errors)
+                    .into_iter()
+                    .filter_map(|lit| Template::parse(lit, "tag", errors))
+                    .collect();
+            }
+            "codec" => {
+                if let Some(lit) = expect_str(name, &value, "json", errors) {
+                    self.codec = parse_codec(lit, errors);
+                }
+            }
+            "condition" => self.condition = Some(value),
+            "unless" => self.unless = Some(value),
+            "cache" => self.cache = Some(value),
+            _ => {
+                let d = parse_duration(name, &value, errors);
+                let slot = match key {
+                    "ttl" => &mut self.ttl,
+                    "l1_ttl" => &mut self.l1_ttl,
+                    "stale" => &mut self.stale,
+                    "refresh" => &mut self.refresh,
+                    "timeout" => &mut self.timeout,
+                    "cache_none" => &mut self.cache_none,
+                    _ => &mut self.jitter,
+                };
+                *slot = d;
+            }
+        }
+    }
+
+    /// The durations that were given, in the order `EntryOptions` documents them.
+    pub(crate) fn durations(&self) -> impl Iterator<Item = &DurationArg> {
+        [
+            &self.ttl,
+            &self.l1_ttl,
+            &self.stale,
+            &self.refresh,
+            &self.timeout,
+            &self.cache_none,
+            &self.jitter,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+fn parse_codec(lit: &LitStr, errors: &mut Errors) -> Option<CodecArg> {
+    let value = lit.value();
+    if let Some((_, variant)) = CODECS.iter().find(|(name, _)| *name == value) {
+        return Some(CodecArg {
+            lit: lit.clone(),
+            variant,
+        });
+    }
+    let names: Vec<&str> = CODECS.iter().map(|(n, _)| *n).collect();
+    let hint = match did_you_mean(&value, &names) {
+        Some(m) => format!("did you mean \"{m}\"? "),
+        None => String::new(),
+    };
+    errors.spanned(
+        lit,
+        format!(
+            "unknown codec \"{value}\": {hint}the codecs are \"json\", \"bincode\" and \"msgpack\" (for another format, implement `layercache::CustomCodec` and set it on the cache)"
+        ),
+    );
+    None
+}
+
+impl InvalidatesArgs {
+    pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> InvalidatesArgs {
+        let mut args = InvalidatesArgs::default();
+        let Some(raw) = errors.take(raw_args(tokens)) else {
+            return args;
+        };
+        let mut seen = Seen::default();
+        for arg in raw {
+            match arg {
+                RawArg::Other(expr) => match expr {
+                    Expr::Call(_) | Expr::MethodCall(_) => args.targets.push(expr),
+                    Expr::Path(ref p) => {
+                        let name = p
+                            .path
+                            .segments
+                            .last()
+                            .map_or_else(|| "f".to_owned(), |s| s.ident.to_string());
+                        errors.spanned(
+                            &expr,
+                            format!("`{}` needs the arguments that select the entry, as in a call: `{name}(id)`", quote::quote!(#expr).to_string().replace(' ', "")),
+                        );
+                    }
+                    other => errors.spanned(
+                        &other,
+                        "expected a call of a `#[cached]` function like `get_product(id)`, or `key = \"...\"`, `tags = [...]`, `cache = ...`, `before`",
+                    ),
+                },
+                RawArg::Flag(name) if name == "before" => {
+                    if seen.first(&name, errors) {
+                        args.before = Some(name);
+                    }
+                }
+                RawArg::Flag(name) => {
+                    if INVALIDATES_ARGS.contains(&name.to_string().as_str()) {
+                        let example = match name.to_string().as_str() {
+                            "key" => "\"product:<id>\"",
+                            "tags" => "[\"catalog\"]",
+                            _ => "self.cache",
+                        };
+                        needs_value(&name, example, errors);
+                    } else {
+                        errors.spanned(
+                            &name,
+                            format!("`{name}` needs the arguments that select the entry, as in a call: `{name}(id)`"),
+                        );
+                    }
+                }
+                RawArg::Named { name, value } => {
+                    let key = name.to_string();
+                    if !INVALIDATES_ARGS.contains(&key.as_str()) {
+                        unknown(&name, "#[invalidates]", INVALIDATES_ARGS, errors);
+                        continue;
+                    }
+                    if !seen.first(&name, errors) {
+                        continue;
+                    }
+                    match key.as_str() {
+                        "key" => {
+                            let lits = match &value {
+                                Expr::Array(_) => expect_str_list(&name, &value, errors),
+                                _ => expect_str(&name, &value, "product:<id>", errors)
+                                    .into_iter()
+                                    .collect(),
+                            };
+                            args.keys = lits
+                                .into_iter()
+                                .filter_map(|lit| Template::parse(lit, "key", errors))
+                                .collect();
+                        }
+                        "tags" => {
+                            args.tags = expect_str_list(&name, &value, errors)
+                                .into_iter()
+                                .filter_map(|lit| Template::parse(lit, "tag", errors))
+                                .collect();
+                        }
+                        "cache" => args.cache = Some(value),
+                        _ => {
+                            flag(&name, Some(&value), errors);
+                        }
+                    }
+                }
+            }
+        }
+        args
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.targets.is_empty() && self.keys.is_empty() && self.tags.is_empty()
+    }
+}

@@ -1,0 +1,632 @@
+//! Code generation. Everything generated names the runtime through `::layercache::__private`.
+//!
+//! `#[cached]` turns `async fn get_product(id: u64) -> R { body }` into three items:
+//! - `get_product`, same signature: renders the key, then one `Cache::load` call with an options
+//!   constant and the body as the loader;
+//! - `__layercache_key_get_product(id: &u64) -> (Cache, CacheKey)`: the key builder, shared with
+//!   `#[invalidates(get_product(id))]` so reader and writer cannot disagree on a key (or a cache);
+//! - `__layercache_load_get_product(id: u64) -> R { body }`: the body, unchanged, callable again
+//!   by refresh-ahead and when `condition` is false.
+//!
+//! `#[invalidates]` keeps its function in one piece: it builds the keys and tags first (the body
+//! may consume the arguments), runs the body, then invalidates (for `Result`, only on `Ok`).
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::{Attribute, Expr, FnArg, Ident, ItemFn, Pat, Type};
+
+use crate::args::{CachedArgs, DurationArg, InvalidatesArgs};
+use crate::errors::Errors;
+use crate::signature::{Function, Reader, ReturnKind};
+use crate::template::Template;
+use crate::validate;
+
+/// Expands `#[cached(attr)]` on `item`. On any mistake, returns the errors and the item as written
+/// (so that its callers do not fail too).
+pub(crate) fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return not_a_fn("#[cached]", item),
+    };
+    let mut errors = Errors::default();
+    let args = CachedArgs::parse(attr, &mut errors);
+    let f = Function::analyze(item_fn, Reader::Cached, &mut errors);
+    validate::cached(&f, &args, &mut errors);
+    match errors.finish() {
+        Ok(()) => Cached { f: &f, args: &args }.expand(),
+        Err(e) => with_errors(&f.item, e),
+    }
+}
+
+/// Expands `#[invalidates(attr)]` on `item`.
+pub(crate) fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return not_a_fn("#[invalidates]", item),
+    };
+    let mut errors = Errors::default();
+    let args = InvalidatesArgs::parse(attr, &mut errors);
+    let f = Function::analyze(item_fn, Reader::Invalidates, &mut errors);
+    validate::invalidates(&f, &args, &mut errors);
+    let targets: Vec<TokenStream> = args
+        .targets
+        .iter()
+        .filter_map(|t| errors.take(key_builder_call(t)))
+        .collect();
+    match errors.finish() {
+        Ok(()) => expand_invalidates(&f, &args, &targets),
+        Err(e) => with_errors(&f.item, e),
+    }
+}
+
+fn not_a_fn(attr: &str, item: TokenStream) -> TokenStream {
+    let e = syn::Error::new(
+        Span::call_site(),
+        format!("{attr} goes on an `async fn` (a free function or a method in an inherent `impl`)"),
+    )
+    .to_compile_error();
+    quote!(#e #item)
+}
+
+fn with_errors(item: &ItemFn, e: syn::Error) -> TokenStream {
+    let e = e.to_compile_error();
+    quote!(#e #item)
+}
+
+/// A local of the generated code: invisible to the user's expressions (mixed-site hygiene).
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+fn key_fn_name(ident: &Ident) -> Ident {
+    format_ident!("__layercache_key_{}", ident.unraw(), span = ident.span())
+}
+
+fn load_fn_name(ident: &Ident) -> Ident {
+    format_ident!("__layercache_load_{}", ident.unraw(), span = ident.span())
+}
+
+/// Attributes that must follow the code into the generated helpers.
+fn is_cfg(a: &Attribute) -> bool {
+    a.path().is_ident("cfg") || a.path().is_ident("cfg_attr")
+}
+
+fn is_lint(a: &Attribute) -> bool {
+    ["allow", "warn", "deny", "forbid", "expect"]
+        .iter()
+        .any(|l| a.path().is_ident(l))
+}
+
+fn duration_tokens(d: &DurationArg) -> TokenStream {
+    let v = d.value;
+    let span = d.lit.span();
+    let (ctor, n) = if v.subsec_nanos() == 0 {
+        ("from_secs", v.as_secs() as u128)
+    } else if v.subsec_nanos() % 1_000_000 == 0 {
+        ("from_millis", v.as_millis())
+    } else {
+        ("from_nanos", v.as_nanos())
+    };
+    let ctor = Ident::new(ctor, span);
+    let n = proc_macro2::Literal::u64_unsuffixed(u64::try_from(n).unwrap_or(u64::MAX));
+    quote_spanned!(span=> ::layercache::__private::Duration::#ctor(#n))
+}
+
+struct Cached<'a> {
+    f: &'a Function,
+    args: &'a CachedArgs,
+}
+
+impl Cached<'_> {
+    fn expand(&self) -> TokenStream {
+        let wrapper = self.wrapper();
+        let key_fn = self.key_fn();
+        let load_fn = self.load_fn();
+        quote!(#wrapper #key_fn #load_fn)
+    }
+
+    fn is_method(&self) -> bool {
+        self.f.receiver.is_some()
+    }
+
+    /// `::<T, N>` when the function has type or const parameters, so calls of the helpers never
+    /// depend on inference.
+    fn turbofish(&self) -> TokenStream {
+        let names = self.f.generic_names();
+        if names.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(::<#(#names),*>)
+        }
+    }
+
+    /// Calls a helper generated next to the function: `helper(args)` or `self.helper(args)`.
+    fn call(&self, helper: &Ident, args: &[TokenStream]) -> TokenStream {
+        let turbofish = self.turbofish();
+        if self.is_method() {
+            quote!(self.#helper #turbofish(#(#args),*))
+        } else {
+            quote!(#helper #turbofish(#(#args),*))
+        }
+    }
+
+    /// The key builder's call: each parameter by reference, without copying it.
+    fn key_call(&self) -> TokenStream {
+        let args: Vec<TokenStream> = self
+            .f
+            .params
+            .iter()
+            .map(|p| {
+                let ident = &p.ident;
+                match &p.ty {
+                    Type::Reference(r) if r.mutability.is_none() => quote!(#ident),
+                    Type::Reference(_) => quote!(&*#ident),
+                    _ => quote!(&#ident),
+                }
+            })
+            .collect();
+        self.call(&key_fn_name(self.f.ident()), &args)
+    }
+
+    /// The body's call: every parameter moved in, as the caller passed it.
+    fn load_call(&self) -> TokenStream {
+        let args: Vec<TokenStream> = self
+            .f
+            .params
+            .iter()
+            .map(|p| p.ident.to_token_stream())
+            .collect();
+        self.call(&load_fn_name(self.f.ident()), &args)
+    }
+
+    /// `V` (the stored value) and `E` (the loader's error).
+    fn value_and_error(&self) -> (TokenStream, TokenStream) {
+        let out = &self.f.output;
+        let value = out.value().to_token_stream();
+        let error = match &out.kind {
+            ReturnKind::Result { err: Some(e), .. } => e.to_token_stream(),
+            ReturnKind::Result { err: None, .. } => {
+                let ty = &out.ty;
+                quote!(<#ty as ::layercache::__private::ResultParts>::Err)
+            }
+            _ => quote!(::layercache::__private::Infallible),
+        };
+        (value, error)
+    }
+
+    fn options_const(&self) -> TokenStream {
+        let a = self.args;
+        let durations = a.durations().map(|d| {
+            let name = &d.name;
+            let value = duration_tokens(d);
+            quote!(.#name(#value))
+        });
+        let lock = a.lock.as_ref().map(|l| quote!(.#l(true)));
+        let codec = a.codec.as_ref().map(|c| {
+            let variant = Ident::new(c.variant, c.lit.span());
+            quote!(.codec(::layercache::__private::Codec::#variant))
+        });
+        quote! {
+            const OPTIONS: ::layercache::__private::EntryOptions =
+                ::layercache::__private::EntryOptions::new() #(#durations)* #lock #codec;
+        }
+    }
+
+    fn wrapper(&self) -> TokenStream {
+        let f = self.f;
+        let item = &f.item;
+        let attrs = &item.attrs;
+        let vis = &item.vis;
+        let mut sig = item.sig.clone();
+        // `mut` on a parameter matters to the body only, which keeps it.
+        for input in &mut sig.inputs {
+            if let FnArg::Typed(t) = input {
+                if let Pat::Ident(p) = &mut *t.pat {
+                    p.mutability = None;
+                }
+            }
+        }
+        let (cache, key, options, plan, unless) = (
+            local("cache"),
+            local("key"),
+            local("options"),
+            local("plan"),
+            local("unless"),
+        );
+        let options_const = self.options_const();
+        let load_call = self.load_call();
+        let condition = self.args.condition.as_ref().map(|c| {
+            quote! {
+                if !(#c) {
+                    return #load_call.await;
+                }
+            }
+        });
+        let key_call = self.key_call();
+        let (options_ref, tagged) = if self.args.tags.is_empty() {
+            (quote!(&OPTIONS), None)
+        } else {
+            let tags = self.args.tags.iter().map(render_tag);
+            (
+                quote!(&#options),
+                Some(quote! {
+                    let #options = OPTIONS.clone().with_tags(::layercache::__private::Vec::from([#(#tags),*]));
+                }),
+            )
+        };
+        let (value, error) = self.value_and_error();
+        let unless_binding = self.args.unless.as_ref().map(|u| {
+            let u = annotate_unless(u, &value);
+            quote!(let #unless = #u;)
+        });
+
+        let ret_span = self.f.output.value().span();
+        let ctor = if let Some(l2) = &self.args.l2 {
+            let _ = l2;
+            quote_spanned!(ret_span=> ::layercache::__private::shared_plan::<#value, #error>())
+        } else {
+            quote!(::layercache::__private::LoadPlan::<#value, #error>::local())
+        };
+        let empty_when = self
+            .f
+            .output
+            .value_is_option()
+            .then(|| quote!(.empty_when(|v| v.is_none())));
+        let unless_call = self.args.unless.as_ref().map(|_| quote!(.unless(&#unless)));
+        let refresher = self.refresher();
+        let share = self.f.output.is_result().then(|| {
+            quote! {
+                let #plan = ::layercache::__private::ShareErrorsIfClone::<#error>::NEW.apply(#plan);
+            }
+        });
+
+        let load = quote_spanned!(ret_span=> load);
+        let call = if self.f.output.is_result() {
+            quote!(#cache.#load(#key, #options_ref, #plan, || #load_call).await)
+        } else {
+            quote! {
+                ::layercache::__private::unwrap_infallible(
+                    #cache.#load(#key, #options_ref, #plan, || ::layercache::__private::infallible(#load_call)).await,
+                )
+            }
+        };
+        let block = quote! {{
+            #options_const
+            #condition
+            let (#cache, #key) = #key_call;
+            #tagged
+            #unless_binding
+            let #plan = #ctor #empty_when #unless_call #refresher;
+            #share
+            #call
+        }};
+        quote!(#(#attrs)* #vis #sig #block)
+    }
+
+    /// `.refresher(...)`: a `'static` reloader holding owned copies of `self` and the arguments.
+    fn refresher(&self) -> Option<TokenStream> {
+        let refresh = self.args.refresh.as_ref()?;
+        let span = refresh.lit.span();
+        let this = local("this");
+        let mut copies = Vec::new();
+        let mut clones = Vec::new();
+        let mut args = Vec::new();
+        if self.is_method() {
+            copies.push(quote!(let #this = ::layercache::__private::refresh_copy(self);));
+            clones.push(quote!(let #this = ::layercache::__private::Clone::clone(&#this);));
+        }
+        for p in &self.f.params {
+            let ident = &p.ident;
+            let by_ref = matches!(p.ty, Type::Reference(_));
+            copies.push(if by_ref {
+                quote!(let #ident = ::layercache::__private::refresh_copy(#ident);)
+            } else {
+                quote!(let #ident = ::layercache::__private::refresh_copy(&#ident);)
+            });
+            clones.push(quote!(let #ident = ::layercache::__private::Clone::clone(&#ident);));
+            args.push(if by_ref {
+                quote!(&#ident)
+            } else {
+                quote!(#ident)
+            });
+        }
+        let helper = load_fn_name(self.f.ident());
+        let turbofish = self.turbofish();
+        let call = if self.is_method() {
+            quote!(#this.#helper #turbofish(#(#args),*))
+        } else {
+            quote!(#helper #turbofish(#(#args),*))
+        };
+        let call = if self.f.output.is_result() {
+            call
+        } else {
+            quote!(::layercache::__private::infallible(#call))
+        };
+        let refresher = quote_spanned!(span=> ::layercache::__private::refresher);
+        Some(quote! {
+            .refresher(#refresher({
+                #(#copies)*
+                move || {
+                    #(#clones)*
+                    async move { #call.await }
+                }
+            }))
+        })
+    }
+
+    fn key_fn(&self) -> TokenStream {
+        let f = self.f;
+        let item = &f.item;
+        let cfgs = item.attrs.iter().filter(|a| is_cfg(a));
+        let vis = &item.vis;
+        let name = key_fn_name(f.ident());
+        let generics = &item.sig.generics;
+        let where_clause = &generics.where_clause;
+        let receiver = f.receiver.as_ref().map(|r| quote!(#r,));
+        let params = f.params.iter().map(|p| {
+            let ident = &p.ident;
+            match &p.ty {
+                Type::Reference(r) => {
+                    let (lifetime, elem) = (&r.lifetime, &r.elem);
+                    quote!(#ident: &#lifetime #elem)
+                }
+                ty => quote!(#ident: &#ty),
+            }
+        });
+        let (cache, key) = (local("cache"), local("key"));
+        let cache_expr = match &self.args.cache {
+            Some(expr) => quote!(::layercache::__private::AsCache::to_cache(&(#expr))),
+            None => quote!(::layercache::__private::global_cache()),
+        };
+        let render = match &self.args.key {
+            Some(t) => t.render_calls(),
+            None => self.default_key(),
+        };
+        quote! {
+            #(#cfgs)*
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::needless_lifetimes)]
+            #vis fn #name #generics (#receiver #(#params),*)
+                -> (::layercache::__private::Cache, ::layercache::__private::CacheKey) #where_clause
+            {
+                let #cache = #cache_expr;
+                let mut #key = #cache.key_builder();
+                #key #render;
+                let #key = #cache.finish_key(#key);
+                (#cache, #key)
+            }
+        }
+    }
+
+    /// The parameter named by `cache = param`, which is not part of the default key.
+    fn cache_param(&self) -> Option<&Ident> {
+        match &self.args.cache {
+            Some(Expr::Path(p)) => p.path.get_ident(),
+            _ => None,
+        }
+    }
+
+    /// Module path (or `Self`'s type name) + function name + every parameter, `:`-separated.
+    fn default_key(&self) -> TokenStream {
+        let f = self.f;
+        let prefix = if self.is_method() {
+            quote!(.literal(::core::any::type_name::<Self>()))
+        } else {
+            quote!(.literal(::core::module_path!()))
+        };
+        let mut name = format!("::{}", f.ident().unraw());
+        let mut parts = Vec::new();
+        for p in f
+            .params
+            .iter()
+            .filter(|p| Some(&p.ident) != self.cache_param())
+        {
+            name.push(':');
+            let lit = std::mem::take(&mut name);
+            let ident = &p.ident;
+            // A parameter that is not a `KeyPart` is reported at the parameter.
+            let part = quote_spanned!(ident.span()=> .part(&#ident));
+            parts.push(quote!(.literal(#lit) #part));
+        }
+        let tail = (!name.is_empty()).then(|| quote!(.literal(#name)));
+        quote!(#prefix #(#parts)* #tail)
+    }
+
+    /// Parameters the key, tags, `cache`, `condition` or `unless` read: the body need not use them.
+    fn used_by_attribute(&self) -> Vec<String> {
+        let a = self.args;
+        if a.key.is_none() {
+            return self.f.params.iter().map(|p| p.ident.to_string()).collect();
+        }
+        let mut used: Vec<String> = a
+            .key
+            .iter()
+            .chain(&a.tags)
+            .flat_map(|t| t.placeholders().map(|p| p.root.clone()).collect::<Vec<_>>())
+            .collect();
+        for expr in [&a.cache, &a.condition, &a.unless].into_iter().flatten() {
+            collect_idents(expr.to_token_stream(), &mut used);
+        }
+        used
+    }
+
+    fn load_fn(&self) -> TokenStream {
+        let item = &self.f.item;
+        let attrs = item.attrs.iter().filter(|a| is_cfg(a) || is_lint(a));
+        let mut sig = item.sig.clone();
+        sig.ident = load_fn_name(&sig.ident);
+        // A parameter that only the key reads is not unused.
+        let used = self.used_by_attribute();
+        for input in &mut sig.inputs {
+            if let FnArg::Typed(t) = input {
+                if let Pat::Ident(p) = &*t.pat {
+                    if used.contains(&p.ident.to_string()) {
+                        t.attrs.push(syn::parse_quote!(#[allow(unused_variables)]));
+                    }
+                }
+            }
+        }
+        let block = &item.block;
+        quote! {
+            #(#attrs)*
+            #[doc(hidden)]
+            #sig #block
+        }
+    }
+}
+
+fn collect_idents(tokens: TokenStream, out: &mut Vec<String>) {
+    for t in tokens {
+        match t {
+            proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
+            proc_macro2::TokenTree::Group(g) => collect_idents(g.stream(), out),
+            _ => {}
+        }
+    }
+}
+
+/// Gives an `unless` closure's parameter the type `&V` when it has none, so its body type-checks.
+fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
+    let Expr::Closure(c) = unless else {
+        return unless.to_token_stream();
+    };
+    let mut c = c.clone();
+    if let Some(first) = c.inputs.first_mut() {
+        if !matches!(first, Pat::Type(_)) {
+            let pat = first.clone();
+            *first = Pat::Type(syn::PatType {
+                attrs: Vec::new(),
+                pat: Box::new(pat),
+                colon_token: Default::default(),
+                ty: Box::new(syn::parse_quote!(&#value)),
+            });
+        }
+    }
+    c.to_token_stream()
+}
+
+fn render_tag(t: &Template) -> TokenStream {
+    let tag = local("t");
+    let render = t.render_calls();
+    quote!(::layercache::__private::tag(|#tag| { #tag #render; }))
+}
+
+/// `get_product(id)` → `__layercache_key_get_product(&(id))`; `self.get(id)` →
+/// `self.__layercache_key_get(&(id))`. The builder's name carries the span of the name written
+/// in the attribute, so a function that is not `#[cached]` is reported there.
+fn key_builder_call(target: &Expr) -> syn::Result<TokenStream> {
+    let by_ref = |args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>| -> Vec<TokenStream> {
+        args.iter()
+            .map(|a| match a {
+                Expr::Path(_)
+                | Expr::Field(_)
+                | Expr::Lit(_)
+                | Expr::Call(_)
+                | Expr::MethodCall(_) => {
+                    quote_spanned!(a.span()=> &#a)
+                }
+                _ => quote_spanned!(a.span()=> &(#a)),
+            })
+            .collect()
+    };
+    match target {
+        Expr::Call(call) => {
+            let Expr::Path(path) = &*call.func else {
+                return Err(syn::Error::new_spanned(
+                    &call.func,
+                    "expected the name of a `#[cached]` function, as in `get_product(id)`",
+                ));
+            };
+            let mut path = path.path.clone();
+            if let Some(last) = path.segments.last_mut() {
+                last.ident = key_fn_name(&last.ident);
+            }
+            let args = by_ref(&call.args);
+            Ok(quote!(#path(#(#args),*)))
+        }
+        Expr::MethodCall(m) => {
+            let receiver = &m.receiver;
+            let receiver = match &**receiver {
+                Expr::Path(_)
+                | Expr::Field(_)
+                | Expr::MethodCall(_)
+                | Expr::Call(_)
+                | Expr::Paren(_) => receiver.to_token_stream(),
+                other => quote!((#other)),
+            };
+            let method = key_fn_name(&m.method);
+            let turbofish = &m.turbofish;
+            let args = by_ref(&m.args);
+            Ok(quote!(#receiver.#method #turbofish(#(#args),*)))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a call of a `#[cached]` function, as in `get_product(id)` or `self.get(id)`",
+        )),
+    }
+}
+
+fn expand_invalidates(
+    f: &Function,
+    args: &InvalidatesArgs,
+    targets: &[TokenStream],
+) -> TokenStream {
+    let item = &f.item;
+    let (attrs, vis, sig, block) = (&item.attrs, &item.vis, &item.sig, &item.block);
+    let (cache, invalidation, result) = (local("cache"), local("invalidation"), local("result"));
+
+    let uses_cache = !(args.keys.is_empty() && args.tags.is_empty());
+    let cache_binding = uses_cache.then(|| {
+        let expr = match &args.cache {
+            Some(expr) => quote!(::layercache::__private::AsCache::to_cache(&(#expr))),
+            None => quote!(::layercache::__private::global_cache()),
+        };
+        quote!(let #cache = #expr;)
+    });
+    let k = local("k");
+    let keys = args.keys.iter().map(|t| {
+        let render = t.render_calls();
+        quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
+    });
+    let tags = args.tags.iter().map(|t| {
+        let tag = render_tag(t);
+        quote!(.tag(&#cache, #tag))
+    });
+    let before = args
+        .before
+        .as_ref()
+        .map(|_| quote!(#invalidation.run().await;));
+
+    let ret = &f.output.ty;
+    let mut scan = crate::signature::TypeScan::default();
+    syn::visit::Visit::visit_type(&mut scan, ret);
+    let body = if scan.impl_trait.is_some() {
+        quote!(async #block.await)
+    } else {
+        quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+    };
+    let after = if f.output.is_result() {
+        quote! {
+            if #result.is_ok() {
+                #invalidation.run().await;
+            }
+        }
+    } else {
+        quote!(#invalidation.run().await;)
+    };
+    quote! {
+        #(#attrs)* #vis #sig {
+            #cache_binding
+            let #invalidation = ::layercache::__private::Invalidations::new()
+                #(.key(#targets))*
+                #(#keys)*
+                #(#tags)*;
+            #before
+            let #result = #body;
+            #after
+            #result
+        }
+    }
+}

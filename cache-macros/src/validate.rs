@@ -1,0 +1,202 @@
+//! Checks that need both the arguments and the function: template names, durations against each
+//! other, arguments that only mean something together, and what `refresh` needs.
+
+use proc_macro2::Span;
+use syn::{Expr, Type};
+
+use crate::args::{CachedArgs, DurationArg, InvalidatesArgs};
+use crate::errors::{did_you_mean, Errors};
+use crate::signature::{borrows, Function};
+use crate::template::Template;
+
+pub(crate) fn cached(f: &Function, args: &CachedArgs, errors: &mut Errors) {
+    if let Some(key) = &args.key {
+        templates(f, std::slice::from_ref(key), errors);
+    }
+    templates(f, &args.tags, errors);
+    durations(args, errors);
+    needs_l2(args, errors);
+
+    if let (Some(d), false) = (&args.cache_none, f.output.value_is_option()) {
+        errors.spanned(
+            &d.lit,
+            "`cache_none` caches an empty result, so it needs a function returning `Option<T>` or `Result<Option<T>, E>`",
+        );
+    }
+    if let Some(unless) = &args.unless {
+        check_unless(unless, errors);
+    }
+    if args.refresh.is_some() {
+        refresh_params(f, errors);
+    }
+}
+
+pub(crate) fn invalidates(f: &Function, args: &InvalidatesArgs, errors: &mut Errors) {
+    templates(f, &args.keys, errors);
+    templates(f, &args.tags, errors);
+    if args.is_empty() {
+        errors.at(
+            Span::call_site(),
+            "#[invalidates] needs something to invalidate: a call of a `#[cached]` function like `#[invalidates(get_product(id))]`, a key template `key = \"product:<id>\"`, or `tags = [\"catalog\"]`",
+        );
+    }
+    if let (Some(cache), true) = (&args.cache, args.keys.is_empty() && args.tags.is_empty()) {
+        errors.spanned(
+            cache,
+            "`cache` chooses where `key = ...` and `tags = ...` are invalidated; a call like `get_product(id)` already invalidates in the cache that `get_product` reads from, so remove `cache` here",
+        );
+    }
+}
+
+/// Every placeholder must name a parameter (or `self` in a method).
+fn templates(f: &Function, templates: &[Template], errors: &mut Errors) {
+    let names: Vec<String> = f.params.iter().map(|p| p.ident.to_string()).collect();
+    for t in templates {
+        for p in t.placeholders() {
+            if p.root == "self" {
+                if f.receiver.is_none() {
+                    errors.spanned(
+                        &t.lit,
+                        format!(
+                            "`{}` refers to `self`, but `{}` is not a method: use a parameter, e.g. `<{}>`",
+                            p.text(),
+                            f.ident(),
+                            names.first().map_or("id", String::as_str)
+                        ),
+                    );
+                }
+                continue;
+            }
+            if f.param(&p.root).is_some() {
+                continue;
+            }
+            let listed = if names.is_empty() {
+                format!("`{}` has no parameters", f.ident())
+            } else {
+                format!(
+                    "the parameters of `{}` are {}",
+                    f.ident(),
+                    names
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+            let hint = match did_you_mean(&p.root, &candidates) {
+                Some(m) => format!("did you mean `<{m}>`? "),
+                None => String::new(),
+            };
+            errors.spanned(
+                &t.lit,
+                format!(
+                    "unknown parameter `{}` in `{}`: {hint}{listed}",
+                    p.root,
+                    p.text()
+                ),
+            );
+        }
+    }
+}
+
+fn durations(args: &CachedArgs, errors: &mut Errors) {
+    let Some(ttl) = &args.ttl else { return };
+    // `l1_ttl` may equal `ttl`; `refresh` must be strictly shorter.
+    fn too_long<'a>(
+        d: Option<&'a DurationArg>,
+        ttl: &DurationArg,
+        allow_equal: bool,
+    ) -> Option<&'a DurationArg> {
+        d.filter(|d| d.value > ttl.value || (!allow_equal && d.value == ttl.value))
+    }
+    if let Some(l1) = too_long(args.l1_ttl.as_ref(), ttl, true) {
+        errors.spanned(
+            &l1.lit,
+            format!(
+                "`l1_ttl = \"{}\"` is longer than `ttl = \"{}\"`: the in-process copy cannot stay fresh longer than the value; make it shorter or remove it",
+                l1.lit.value(),
+                ttl.lit.value()
+            ),
+        );
+    }
+    if let Some(r) = too_long(args.refresh.as_ref(), ttl, false) {
+        errors.spanned(
+            &r.lit,
+            format!(
+                "`refresh = \"{}\"` is not shorter than `ttl = \"{}\"`: refresh-ahead reloads a value that is still fresh, so make it shorter than `ttl` (e.g. 80% of it)",
+                r.lit.value(),
+                ttl.lit.value()
+            ),
+        );
+    }
+}
+
+fn needs_l2(args: &CachedArgs, errors: &mut Errors) {
+    if args.l2.is_some() {
+        return;
+    }
+    if let Some(codec) = &args.codec {
+        errors.spanned(
+            &codec.lit,
+            "`codec` chooses how values are encoded for L2, but this function is L1 only: add `l2`, or remove `codec`",
+        );
+    }
+    if let Some(lock) = &args.lock {
+        errors.spanned(
+            lock,
+            "`lock` makes instances share one load through L2, but this function is L1 only: add `l2`, or remove `lock`",
+        );
+    }
+    if let (Some(t), None) = (&args.timeout, &args.stale) {
+        errors.spanned(
+            &t.lit,
+            "`timeout` stops waiting on the loader when a stale value can be served, so it needs `stale = \"...\"` too",
+        );
+    }
+}
+
+fn check_unless(unless: &Expr, errors: &mut Errors) {
+    if let Expr::Closure(c) = unless {
+        if c.inputs.len() != 1 {
+            errors.spanned(
+                &c.inputs,
+                format!(
+                    "`unless` takes a closure of one parameter, the loaded value (`&T`): `unless = |v| v.is_empty()`; this one has {}",
+                    c.inputs.len()
+                ),
+            );
+        }
+        if let Some(a) = &c.asyncness {
+            errors.spanned(
+                a,
+                "`unless` runs on each loaded value and must not await: remove `async`",
+            );
+        }
+    }
+}
+
+/// `refresh` reloads after the call has returned, so it needs owned copies of every argument.
+fn refresh_params(f: &Function, errors: &mut Errors) {
+    for p in &f.params {
+        let problem = match &p.ty {
+            Type::Reference(r) if r.mutability.is_some() => {
+                Some("a `&mut` parameter cannot be replayed later")
+            }
+            Type::Reference(r) if borrows(&r.elem).is_none() => None,
+            ty if borrows(ty).is_some() => Some("it borrows data that may be gone by then"),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            let ty = &p.ty;
+            errors.spanned(
+                ty,
+                format!(
+                    "`refresh` reloads in the background after this call has returned, and `{}: {}` cannot be kept for that: {problem}. Take an owned type or a plain reference `&T` (which is copied with `ToOwned`), or remove `refresh`",
+                    p.ident,
+                    quote::quote!(#ty)
+                ),
+            );
+        }
+    }
+}
