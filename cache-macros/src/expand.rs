@@ -459,10 +459,13 @@ impl Cached<'_> {
         sig.ident = load_fn_name(&sig.ident);
         // A parameter that only the key reads is not unused.
         let used = self.used_by_attribute();
+        let mut in_body = Vec::new();
+        collect_idents(item.block.to_token_stream(), &mut in_body);
         for input in &mut sig.inputs {
             if let FnArg::Typed(t) = input {
                 if let Pat::Ident(p) = &*t.pat {
-                    if used.contains(&p.ident.to_string()) {
+                    let name = p.ident.to_string();
+                    if used.contains(&name) && !in_body.contains(&name) {
                         t.attrs.push(syn::parse_quote!(#[allow(unused_variables)]));
                     }
                 }
