@@ -29,3 +29,18 @@ impl UnixMillis {
         Duration::from_millis(self.0.saturating_sub(now.0))
     }
 }
+
+/// The monotonic clock of L1 deadlines: a coarse clock (`CLOCK_MONOTONIC_COARSE` on Linux), a
+/// few nanoseconds to read instead of tens, at a resolution of a few milliseconds, which is far
+/// finer than any TTL.
+pub(crate) type Tick = coarsetime::Instant;
+
+/// The current L1 time.
+pub(crate) fn tick() -> Tick {
+    coarsetime::Instant::now()
+}
+
+/// `at` plus `d`.
+pub(crate) fn tick_after(at: Tick, d: Duration) -> Tick {
+    at + coarsetime::Duration::from(d)
+}

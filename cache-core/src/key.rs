@@ -86,7 +86,18 @@ macro_rules! key_part_display {
         }
     )*};
 }
-key_part_display!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, bool, char);
+key_part_display!(bool, char);
+
+macro_rules! key_part_integer {
+    ($($t:ty),*) => {$(
+        impl KeyPart for $t {
+            fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
+                out.write_str(itoa::Buffer::new().format(*self));
+            }
+        }
+    )*};
+}
+key_part_integer!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
 
 impl KeyPart for str {
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {

@@ -6,19 +6,19 @@
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use quick_cache::{sync::Cache as QuickCache, Weighter};
 
+use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
 use crate::tag_versions::TagVersions;
 
 /// One cached value and its deadlines.
 pub(crate) struct L1Entry {
     value: Box<dyn Any + Send + Sync>,
-    pub(crate) fresh_until: Instant,
-    pub(crate) stale_until: Instant,
-    refresh_at: Option<Instant>,
+    pub(crate) fresh_until: Tick,
+    pub(crate) stale_until: Tick,
+    refresh_at: Option<Tick>,
     tags: Box<[TagStamp]>,
     weight: u64,
     /// Set by the one caller that starts a refresh-ahead reload of this entry.
@@ -28,9 +28,9 @@ pub(crate) struct L1Entry {
 impl L1Entry {
     pub(crate) fn new<V: Send + Sync + 'static>(
         value: V,
-        fresh_until: Instant,
-        stale_until: Instant,
-        refresh_at: Option<Instant>,
+        fresh_until: Tick,
+        stale_until: Tick,
+        refresh_at: Option<Tick>,
         tags: Vec<TagStamp>,
         weight: u64,
     ) -> Self {
@@ -113,7 +113,7 @@ impl L1 {
         let Some(entry) = self.entries.get(key) else {
             return L1Read::Miss;
         };
-        let now = Instant::now();
+        let now = tick();
         if now >= entry.stale_until || !tags.still_valid(&entry.tags) {
             self.remove_if_same(key, &entry);
             return L1Read::Miss;
@@ -162,11 +162,19 @@ impl L1 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::tick_after;
     use std::time::Duration;
 
     fn entry<V: Send + Sync + 'static>(v: V, fresh: Duration, stale: Duration) -> L1Entry {
-        let now = Instant::now();
-        L1Entry::new(v, now + fresh, now + fresh + stale, None, vec![], 1)
+        let now = tick();
+        L1Entry::new(
+            v,
+            tick_after(now, fresh),
+            tick_after(now, fresh + stale),
+            None,
+            vec![],
+            1,
+        )
     }
 
     #[test]
@@ -211,7 +219,7 @@ mod tests {
     fn invalidated_tag_makes_a_miss() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
-        let now = Instant::now();
+        let now = tick();
         let stamp = TagStamp {
             tag: "t".into(),
             version: tags.current("t"),
@@ -220,8 +228,8 @@ mod tests {
             "a".into(),
             L1Entry::new(
                 1u32,
-                now + Duration::from_secs(60),
-                now + Duration::from_secs(60),
+                tick_after(now, Duration::from_secs(60)),
+                tick_after(now, Duration::from_secs(60)),
                 None,
                 vec![stamp],
                 1,
@@ -238,11 +246,11 @@ mod tests {
         let w = l1.weigh::<[u8; 0]>("k", Some(1000), &[]);
         assert!(w > 1000);
         for i in 0..100 {
-            let now = Instant::now();
+            let now = tick();
             let e = L1Entry::new(
                 i,
-                now + Duration::from_secs(60),
-                now + Duration::from_secs(60),
+                tick_after(now, Duration::from_secs(60)),
+                tick_after(now, Duration::from_secs(60)),
                 None,
                 vec![],
                 w,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use crate::cache::{Cache, L2Link};
-use crate::clock::UnixMillis;
+use crate::clock::{tick, tick_after, UnixMillis};
 use crate::envelope::{Envelope, TagStamp};
 use crate::key::CacheKey;
 use crate::l1::L1Entry;
@@ -187,12 +187,12 @@ impl Cache {
         now: UnixMillis,
     ) {
         let inner = &*self.inner;
-        let at = Instant::now();
+        let at = tick();
         let fresh_left = envelope.fresh_until.remaining_from(now);
         let l1_fresh = opts.l1_ttl.map_or(fresh_left, |t| t.min(fresh_left));
         let refresh_at = opts.refresh.map(|r| {
             let since_created = now.0.saturating_sub(envelope.created.0);
-            at + r.saturating_sub(Duration::from_millis(since_created))
+            tick_after(at, r.saturating_sub(Duration::from_millis(since_created)))
         });
         let weight =
             inner
@@ -200,8 +200,8 @@ impl Cache {
                 .weigh::<V>(key.as_str(), Some(envelope.payload.len()), &envelope.tags);
         let entry = L1Entry::new(
             value.clone(),
-            at + l1_fresh,
-            at + envelope.stale_until.remaining_from(now),
+            tick_after(at, l1_fresh),
+            tick_after(at, envelope.stale_until.remaining_from(now)),
             refresh_at,
             envelope.tags.clone(),
             weight,
@@ -444,9 +444,7 @@ impl Cache {
         }
         let counters = &self.inner.counters;
         if done > 0 {
-            counters
-                .invalidations_replayed
-                .fetch_add(done, std::sync::atomic::Ordering::Relaxed);
+            counters.invalidations_replayed.add(done);
         }
         if failed.len() == 0 {
             return true;

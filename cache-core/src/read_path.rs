@@ -2,13 +2,13 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use parking_lot::Mutex;
 use tracing::Instrument;
 
 use crate::cache::{Cache, L2Link};
-use crate::clock::UnixMillis;
+use crate::clock::{tick, tick_after, UnixMillis};
 use crate::envelope::{Envelope, TagStamp};
 use crate::key::CacheKey;
 use crate::l1::{L1Entry, L1Read};
@@ -51,16 +51,14 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let inner = &*self.inner;
         let mut stale = None;
         if opts.l1 {
-            match inner.l1.get::<V>(key.as_str(), &inner.tags) {
+            match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
                 L1Read::Fresh { value, refresh } => {
-                    Counters::incr(&inner.counters.l1_hits);
+                    Counters::incr(&self.inner.counters.l1_hits);
                     tracing::trace!(layer = "l1", "hit");
                     if let Some(entry) = refresh.filter(|e| e.claim_refresh()) {
-                        return self
-                            .refresh_ahead(key, opts, plan, loader, value, entry)
+                        return Box::pin(self.refresh_ahead(key, opts, plan, loader, value, entry))
                             .await;
                     }
                     return Ok(value);
@@ -69,7 +67,25 @@ impl Cache {
                 L1Read::Miss => {}
             }
         }
+        // Boxed: the hit path above stays a small future; a miss pays one allocation.
+        Box::pin(self.load_missed(key, opts, plan, loader, stale)).await
+    }
 
+    /// Everything after an L1 miss: single-flight, L2, loader.
+    async fn load_missed<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+        mut stale: Option<V>,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
         let guard = match self.join_flight(&key, opts, &plan, &mut stale).await {
             AfterWait::Return(r) => return r,
             AfterWait::Lead(guard) => Some(guard),
@@ -387,14 +403,14 @@ impl Cache {
             }
         }
         if opts.l1 {
-            let now = Instant::now();
+            let now = tick();
             let l1_ttl = opts.l1_ttl.map_or(ttl, |t| t.min(ttl));
             let weight = inner.l1.weigh::<V>(key.as_str(), encoded_len, &stamps);
             let entry = L1Entry::new(
                 value.clone(),
-                now + l1_ttl,
-                now + ttl + stale,
-                opts.refresh.map(|r| now + r),
+                tick_after(now, l1_ttl),
+                tick_after(now, ttl + stale),
+                opts.refresh.map(|r| tick_after(now, r)),
                 stamps,
                 weight,
             );

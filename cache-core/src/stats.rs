@@ -1,6 +1,37 @@
 //! Counters of what the cache did, and a plain snapshot of them.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+const STRIPES: usize = 8;
+
+/// A counter split over cache-line-padded stripes, so threads counting hits at once do not
+/// fight over one cache line.
+#[derive(Debug, Default)]
+pub(crate) struct Counter {
+    stripes: [Padded; STRIPES],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Padded(AtomicU64);
+
+fn stripe() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static STRIPE: usize = NEXT.fetch_add(1, Relaxed) % STRIPES;
+    }
+    STRIPE.with(|s| *s)
+}
+
+impl Counter {
+    pub(crate) fn add(&self, n: u64) {
+        self.stripes[stripe()].0.fetch_add(n, Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.stripes.iter().map(|s| s.0.load(Relaxed)).sum()
+    }
+}
 
 macro_rules! stats {
     ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
@@ -13,12 +44,12 @@ macro_rules! stats {
         /// The live counters behind [`Stats`].
         #[derive(Debug, Default)]
         pub(crate) struct Counters {
-            $( pub(crate) $name: AtomicU64, )*
+            $( pub(crate) $name: Counter, )*
         }
 
         impl Counters {
             pub(crate) fn snapshot(&self) -> Stats {
-                Stats { $( $name: self.$name.load(Relaxed), )* }
+                Stats { $( $name: self.$name.get(), )* }
             }
         }
 
@@ -77,7 +108,7 @@ stats! {
 }
 
 impl Counters {
-    pub(crate) fn incr(counter: &AtomicU64) {
-        counter.fetch_add(1, Relaxed);
+    pub(crate) fn incr(counter: &Counter) {
+        counter.add(1);
     }
 }
