@@ -20,6 +20,9 @@ pub(crate) enum L2Read<V> {
     Fresh(V),
     Stale(V),
     Miss,
+    /// L2 failed, timed out, is behind an open breaker or has invalidations pending: the rest
+    /// of this call does not touch it again (a call pays at most one L2 timeout).
+    Unavailable,
 }
 
 impl<V> L2Read<V> {
@@ -109,11 +112,12 @@ impl Cache {
     {
         let inner = &*self.inner;
         if !self.l2_trusted(l2).await {
-            return L2Read::Miss;
+            return L2Read::Unavailable;
         }
         let bytes = match self.l2_call(l2, "get", l2.layer.get(key.as_str())).await {
             Ok(Some(bytes)) => bytes,
-            Ok(None) | Err(_) => return L2Read::Miss,
+            Ok(None) => return L2Read::Miss,
+            Err(_) => return L2Read::Unavailable,
         };
         let codec = opts.codec.unwrap_or(inner.codec);
         let envelope = match Envelope::decode(&bytes, l2.policy.max_value_size) {
@@ -138,8 +142,13 @@ impl Cache {
         if now >= envelope.stale_until {
             return L2Read::Miss;
         }
-        if !envelope.tags.is_empty() && !self.tags_still_valid(l2, &envelope.tags).await {
-            return L2Read::Miss;
+        if !envelope.tags.is_empty() {
+            match self.tags_still_valid(l2, &envelope.tags).await {
+                Some(true) => {}
+                Some(false) => return L2Read::Miss,
+                // Unverifiable: do not trust it.
+                None => return L2Read::Unavailable,
+            }
         }
         let value = match (io.decode)(&codec, &envelope.payload) {
             Ok(v) => v,
@@ -161,7 +170,7 @@ impl Cache {
     }
 
     /// Checks an L2 value's tag stamps against the tag versions in L2 (and those known here).
-    async fn tags_still_valid(&self, l2: &L2Link, stamps: &[TagStamp]) -> bool {
+    async fn tags_still_valid(&self, l2: &L2Link, stamps: &[TagStamp]) -> Option<bool> {
         let names: Vec<String> = stamps.iter().map(|s| s.tag.clone()).collect();
         match self
             .l2_call(l2, "tag_versions", l2.layer.tag_versions(&names))
@@ -171,10 +180,9 @@ impl Cache {
                 for (name, v) in names.iter().zip(&versions) {
                     self.inner.tags.raise(name, *v);
                 }
-                self.inner.tags.still_valid(stamps)
+                Some(self.inner.tags.still_valid(stamps))
             }
-            // Unverifiable: do not trust it.
-            Err(_) => false,
+            Err(_) => None,
         }
     }
 

@@ -182,7 +182,7 @@ impl Cache {
         Fut: Future<Output = Result<V, E>>,
     {
         let inner = &*self.inner;
-        let shared = self.shared_io(opts, plan.io);
+        let mut shared = self.shared_io(opts, plan.io);
         let mut lock = None;
         if let Some((l2, io)) = shared {
             if read_l2 {
@@ -192,8 +192,11 @@ impl Cache {
                         stale.get_or_insert(v);
                     }
                     L2Read::Miss => {}
+                    L2Read::Unavailable => shared = None,
                 }
             }
+        }
+        if let Some((l2, io)) = shared {
             if opts.lock {
                 match self.acquire_lock(l2, key, opts, io).await {
                     LockOutcome::Loaded(v) => return (Ok(v), true),
