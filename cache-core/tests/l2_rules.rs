@@ -319,3 +319,17 @@ async fn long_keys_are_hashed_consistently() {
         "keys sharing a long prefix do not collide"
     );
 }
+
+#[tokio::test]
+async fn a_call_pays_at_most_one_l2_failure() {
+    let (l2, a, _) = pair();
+    l2.set_fault(Fault::Hang);
+    let tagged = opts().with_tags(vec!["t".into()]);
+    let v = a
+        .get_or_load("k", &tagged, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    assert_eq!(v, 1);
+    // The read timed out; the tag read and the write were not attempted.
+    assert_eq!(a.stats().l2_errors, 1, "{:?}", a.stats());
+}
