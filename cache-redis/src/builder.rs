@@ -53,6 +53,45 @@ pub struct RedisLayerBuilder {
     backplane: bool,
     connect_timeout: Duration,
     health_interval: Duration,
+    #[cfg(feature = "tls")]
+    tls: TlsFiles,
+}
+
+/// Certificates for `rediss://` beyond the platform's trust store.
+#[cfg(feature = "tls")]
+#[derive(Clone, Default)]
+struct TlsFiles {
+    root_cert: Option<Vec<u8>>,
+    client: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+#[cfg(feature = "tls")]
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFiles")
+            .field("root_cert", &self.root_cert.is_some())
+            .field("client_cert", &self.client.is_some())
+            .finish()
+    }
+}
+
+#[cfg(feature = "tls")]
+impl TlsFiles {
+    fn is_set(&self) -> bool {
+        self.root_cert.is_some() || self.client.is_some()
+    }
+
+    fn certificates(&self) -> redis::TlsCertificates {
+        redis::TlsCertificates {
+            client_tls: self.client.clone().map(|(client_cert, client_key)| {
+                redis::ClientTlsConfig {
+                    client_cert,
+                    client_key,
+                }
+            }),
+            root_cert: self.root_cert.clone(),
+        }
+    }
 }
 
 impl RedisLayerBuilder {
@@ -64,7 +103,29 @@ impl RedisLayerBuilder {
             backplane: true,
             connect_timeout: Duration::from_secs(1),
             health_interval: Duration::from_secs(1),
+            #[cfg(feature = "tls")]
+            tls: TlsFiles::default(),
         }
+    }
+
+    /// Trusts this CA certificate (PEM) for `rediss://` servers instead of the platform's trust
+    /// store, e.g. for a private CA.
+    #[cfg(feature = "tls")]
+    pub fn tls_root_cert(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls.root_cert = Some(pem.into());
+        self
+    }
+
+    /// Presents this client certificate and key (PEM) to `rediss://` servers that require
+    /// mutual TLS.
+    #[cfg(feature = "tls")]
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<Vec<u8>>,
+        key_pem: impl Into<Vec<u8>>,
+    ) -> Self {
+        self.tls.client = Some((cert_pem.into(), key_pem.into()));
+        self
     }
 
     /// Uses `namespace` for this layer's keys, generation, tags and backplane channel instead of
@@ -137,15 +198,19 @@ impl RedisLayerBuilder {
             }
             Topology::Cluster(urls) => urls.clone(),
         };
+        #[cfg(feature = "tls")]
+        if urls.iter().any(|u| u.starts_with("rediss://")) {
+            // rustls needs a process-wide crypto provider; an application that installed its own
+            // keeps it (this then fails harmlessly).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let clients = urls
             .iter()
-            .map(|url| open_client(url))
+            .map(|url| self.open_client(url))
             .collect::<Result<Vec<_>, _>>()?;
 
         let runtime = LayerRuntime::start().map_err(RedisLayerError::Runtime)?;
-        let connection = runtime
-            .enter(connect(&self.topology, &clients, self.connect_timeout))
-            .await?;
+        let connection = runtime.enter(self.connect(&clients)).await?;
         let settings = Settings {
             topology: self.topology,
             namespace: self.namespace,
@@ -158,78 +223,89 @@ impl RedisLayerBuilder {
     }
 }
 
-/// Parses a URL, refusing `rediss://` without the `tls` feature with a clear message.
-fn open_client(url: &str) -> Result<Client, RedisLayerError> {
-    if url.starts_with("rediss://") && !cfg!(feature = "tls") {
-        return Err(RedisLayerError::TlsNotEnabled {
-            url: redact_url(url),
-        });
-    }
-    Client::open(url).map_err(|e| RedisLayerError::InvalidUrl {
-        url: redact_url(url),
-        reason: e.to_string(),
-    })
-}
-
-/// Opens the shared connection and proves it works with a `PING`.
-async fn connect(
-    topology: &Topology,
-    clients: &[Client],
-    timeout: Duration,
-) -> Result<SharedConnection, RedisLayerError> {
-    match (topology, clients) {
-        (Topology::Single(url), [client]) => {
-            // A plain connection first: a refused password fails here at once, where the
-            // manager would retry it with back-off.
-            let probe_config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout));
-            let mut probe = client
-                .get_multiplexed_async_connection_with_config(&probe_config)
-                .await
-                .map_err(|e| connect_error(url, e))?;
-            ping(&mut probe, timeout)
-                .await
-                .map_err(|e| connect_error(url, e))?;
-            drop(probe);
-
-            let config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(timeout))
-                .set_response_timeout(Some(timeout))
-                .set_min_delay(Duration::from_millis(10))
-                .set_max_delay(Duration::from_millis(500))
-                .set_number_of_retries(8);
-            let manager = ConnectionManager::new_with_config(client.clone(), config)
-                .await
-                .map_err(|e| connect_error(url, e))?;
-            Ok(SharedConnection::Single(manager))
+impl RedisLayerBuilder {
+    /// Parses a URL, refusing `rediss://` without the `tls` feature with a clear message.
+    fn open_client(&self, url: &str) -> Result<Client, RedisLayerError> {
+        let tls = url.starts_with("rediss://");
+        if tls && !cfg!(feature = "tls") {
+            return Err(RedisLayerError::TlsNotEnabled {
+                url: redact_url(url),
+            });
         }
-        (Topology::Cluster(urls), _) => {
-            let first = urls.first().map(String::as_str).unwrap_or_default();
-            let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
-                .connection_timeout(timeout)
-                .response_timeout(timeout)
-                .retries(3)
-                .min_retry_wait(10)
-                .max_retry_wait(500)
-                .build()
-                .map_err(|e| RedisLayerError::InvalidUrl {
+        let invalid = |e: redis::RedisError| RedisLayerError::InvalidUrl {
+            url: redact_url(url),
+            reason: e.to_string(),
+        };
+        #[cfg(feature = "tls")]
+        if tls && self.tls.is_set() {
+            return Client::build_with_tls(url, self.tls.certificates()).map_err(invalid);
+        }
+        Client::open(url).map_err(invalid)
+    }
+
+    /// Opens the shared connection and proves it works with a `PING`.
+    async fn connect(&self, clients: &[Client]) -> Result<SharedConnection, RedisLayerError> {
+        let timeout = self.connect_timeout;
+        match (&self.topology, clients) {
+            (Topology::Single(url), [client]) => {
+                // A plain connection first: a refused password fails here at once, where the
+                // manager would retry it with back-off.
+                let probe_config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout));
+                let mut probe = client
+                    .get_multiplexed_async_connection_with_config(&probe_config)
+                    .await
+                    .map_err(|e| connect_error(url, e))?;
+                ping(&mut probe, timeout)
+                    .await
+                    .map_err(|e| connect_error(url, e))?;
+                drop(probe);
+
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_min_delay(Duration::from_millis(10))
+                    .set_max_delay(Duration::from_millis(500))
+                    .set_number_of_retries(8);
+                let manager = ConnectionManager::new_with_config(client.clone(), config)
+                    .await
+                    .map_err(|e| connect_error(url, e))?;
+                Ok(SharedConnection::Single(manager))
+            }
+            (Topology::Cluster(urls), _) => {
+                let first = urls.first().map(String::as_str).unwrap_or_default();
+                let builder = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(3)
+                    .min_retry_wait(10)
+                    .max_retry_wait(500);
+                #[cfg(feature = "tls")]
+                let builder = if self.tls.is_set() {
+                    builder.certs(self.tls.certificates())
+                } else {
+                    builder
+                };
+                let client = builder.build().map_err(|e| RedisLayerError::InvalidUrl {
                     url: redact_url(first),
                     reason: e.to_string(),
                 })?;
-            let mut connection = tokio::time::timeout(timeout * 2, client.get_async_connection())
-                .await
-                .map_err(|_| connect_error(first, timed_out()))?
-                .map_err(|e| connect_error(first, e))?;
-            ping(&mut connection, timeout)
-                .await
-                .map_err(|e| connect_error(first, e))?;
-            Ok(SharedConnection::Cluster(connection))
+                let mut connection =
+                    tokio::time::timeout(timeout * 2, client.get_async_connection())
+                        .await
+                        .map_err(|_| connect_error(first, timed_out()))?
+                        .map_err(|e| connect_error(first, e))?;
+                ping(&mut connection, timeout)
+                    .await
+                    .map_err(|e| connect_error(first, e))?;
+                Ok(SharedConnection::Cluster(connection))
+            }
+            (Topology::Single(url), _) => Err(RedisLayerError::Config(format!(
+                "one client expected for {}",
+                redact_url(url)
+            ))),
         }
-        (Topology::Single(url), _) => Err(RedisLayerError::Config(format!(
-            "one client expected for {}",
-            redact_url(url)
-        ))),
     }
 }
 
