@@ -13,7 +13,7 @@ use cache_core::{BackplaneListener, Invalidation, InvalidationMessage};
 use futures_util::StreamExt;
 use parking_lot::RwLock;
 use redis::aio::{PubSubSink, PubSubStream};
-use redis::Client;
+use redis::{Client, ConnectionAddr};
 
 use crate::connection::SharedConnection;
 use crate::generation::KnownGeneration;
@@ -82,7 +82,11 @@ fn backoff(failures: u32) -> Duration {
 
 /// Keeps a subscription to the namespace's channel up, forever, and delivers its messages.
 pub(crate) struct Subscriber {
+    /// Where to subscribe: the server, or the cluster's seed nodes.
     pub(crate) clients: Vec<Client>,
+    /// In a Cluster, classic pub/sub reaches every node, so any reachable node will do: when
+    /// subscribing fails, the nodes are looked up with `CLUSTER NODES` and tried in turn.
+    pub(crate) cluster: bool,
     pub(crate) space: Arc<KeySpace>,
     pub(crate) connection: SharedConnection,
     pub(crate) backplane: Arc<Backplane>,
@@ -95,13 +99,14 @@ impl Subscriber {
         let mut failures: u32 = 0;
         let mut subscribed_before = false;
         let mut attempt: usize = 0;
+        let mut candidates = self.clients.clone();
         loop {
-            let Some(client) = self.clients.get(attempt % self.clients.len().max(1)) else {
+            let Some(client) = candidates.get(attempt % candidates.len().max(1)).cloned() else {
                 tracing::error!("backplane has no server to subscribe to");
                 return;
             };
             attempt = attempt.wrapping_add(1);
-            match self.subscribe(client).await {
+            match self.subscribe(&client).await {
                 Ok((sink, stream)) => {
                     // Subscribed first, then generation and listeners: whatever is published
                     // from here on is delivered after the listeners dropped what they missed.
@@ -126,6 +131,9 @@ impl Subscriber {
                     self.backplane.notify("disconnect", |l| l.on_disconnect());
                 }
                 Err(reason) => {
+                    if self.cluster {
+                        self.add_cluster_nodes(&mut candidates).await;
+                    }
                     failures = failures.saturating_add(1);
                     if failures.is_power_of_two() {
                         tracing::warn!(reason, failures, "backplane cannot subscribe; retrying");
@@ -135,6 +143,48 @@ impl Subscriber {
                 }
             }
             tokio::time::sleep(backoff(failures)).await;
+        }
+    }
+
+    /// Adds every live node of the cluster to `candidates` (best effort, bounded).
+    async fn add_cluster_nodes(&self, candidates: &mut Vec<Client>) {
+        let Some(seed) = self.clients.first() else {
+            return;
+        };
+        let mut connection = self.connection.clone();
+        let mut cmd = redis::cmd("CLUSTER");
+        cmd.arg("NODES");
+        let nodes =
+            match tokio::time::timeout(self.timeout, cmd.query_async::<String>(&mut connection))
+                .await
+            {
+                Ok(Ok(nodes)) => nodes,
+                Ok(Err(e)) => {
+                    tracing::debug!(error = %e, "CLUSTER NODES failed");
+                    return;
+                }
+                Err(_) => return,
+            };
+        for (host, port) in live_nodes(&nodes) {
+            let Some(addr) = same_kind_of_addr(seed.get_connection_info().addr(), host, port)
+            else {
+                continue;
+            };
+            if candidates
+                .iter()
+                .any(|c| *c.get_connection_info().addr() == addr)
+            {
+                continue;
+            }
+            let info = seed.get_connection_info().clone().set_addr(addr);
+            if let Ok(client) = Client::open(info) {
+                tracing::debug!(
+                    host,
+                    port,
+                    "backplane may subscribe through this cluster node"
+                );
+                candidates.push(client);
+            }
         }
     }
 
@@ -197,6 +247,48 @@ impl Subscriber {
     }
 }
 
+/// `host:port` of every node of a `CLUSTER NODES` reply that is neither failing nor without an
+/// address.
+fn live_nodes(reply: &str) -> Vec<(&str, u16)> {
+    reply
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(' ');
+            let _id = fields.next()?;
+            let address = fields.next()?;
+            let flags = fields.next()?;
+            if flags
+                .split(',')
+                .any(|f| matches!(f, "fail" | "fail?" | "noaddr" | "handshake"))
+            {
+                return None;
+            }
+            let host_port = address.split(['@', ',']).next()?;
+            let (host, port) = host_port.rsplit_once(':')?;
+            let port = port.parse().ok()?;
+            (!host.is_empty() && port != 0).then_some((host, port))
+        })
+        .collect()
+}
+
+/// `seed`'s kind of address (plain or TLS, same TLS settings) for another host and port.
+fn same_kind_of_addr(seed: &ConnectionAddr, host: &str, port: u16) -> Option<ConnectionAddr> {
+    match seed {
+        ConnectionAddr::Tcp(_, _) => Some(ConnectionAddr::Tcp(host.to_owned(), port)),
+        ConnectionAddr::TcpTls {
+            insecure,
+            tls_params,
+            ..
+        } => Some(ConnectionAddr::TcpTls {
+            host: host.to_owned(),
+            port,
+            insecure: *insecure,
+            tls_params: tls_params.clone(),
+        }),
+        _ => None,
+    }
+}
+
 /// Without a backplane, re-reads the namespace generation periodically so a `clear()` by another
 /// instance is still noticed.
 pub(crate) struct GenerationPoller {
@@ -223,6 +315,20 @@ impl GenerationPoller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_nodes_reply_gives_live_addresses() {
+        let reply = "\
+a1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460
+b2 127.0.0.1:7001@17001,node-b master - 0 0 2 connected 5461-10922
+c3 127.0.0.1:7002@17002 master,fail - 0 0 3 disconnected 10923-16383
+d4 :0@0 master,noaddr - 0 0 4 disconnected
+e5 ::1:7003@17003 slave a1 0 0 1 connected";
+        assert_eq!(
+            live_nodes(reply),
+            vec![("127.0.0.1", 7000), ("127.0.0.1", 7001), ("::1", 7003)]
+        );
+    }
 
     #[test]
     fn backoff_grows_and_is_capped() {

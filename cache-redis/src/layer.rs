@@ -200,6 +200,7 @@ impl RedisLayer {
         if settings.backplane {
             let subscriber = Subscriber {
                 clients: self.inner.pubsub_clients.clone(),
+                cluster: matches!(settings.topology, Topology::Cluster(_)),
                 space,
                 connection: self.inner.connection.clone(),
                 backplane: Arc::clone(&self.inner.backplane),

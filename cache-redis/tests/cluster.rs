@@ -118,3 +118,43 @@ async fn everything_works_on_a_cluster() {
         .await
         .unwrap());
 }
+
+#[tokio::test]
+async fn backplane_moves_to_another_node_when_its_seed_node_freezes() {
+    let cluster = RedisCluster::start();
+    let urls = cluster.urls();
+    let ns = namespace("cluster-failover");
+    let a = RedisLayer::cluster_builder([urls[0].clone()])
+        .connect_timeout(Duration::from_millis(300))
+        .health_interval(Duration::from_millis(100))
+        .build()
+        .await
+        .expect("cluster A");
+    let a_events = Recorder::new();
+    a.attach(&ns, 1, a_events.clone());
+    let b = RedisLayer::cluster_builder([urls[2].clone()])
+        .connect_timeout(Duration::from_millis(300))
+        .build()
+        .await
+        .expect("cluster B");
+    b.attach(&ns, 2, Recorder::new());
+    eventually(WAIT, "A subscribed", || async { a.backplane_connected() }).await;
+
+    // A only knows node 0; it freezes. A finds the other nodes and subscribes there.
+    cluster.nodes[0].pause();
+    eventually(WAIT, "A noticed", || async { a_events.disconnects() >= 1 }).await;
+    eventually(WAIT, "A resubscribed elsewhere", || async {
+        a_events.reconnects() >= 1 && a.backplane_connected()
+    })
+    .await;
+    let message = InvalidationMessage {
+        origin: 2,
+        invalidation: Invalidation::Key(format!("{ns}:k")),
+    };
+    eventually(WAIT, "B's message reaches A", || async {
+        let _ = b.publish(&message).await;
+        a_events.messages().contains(&message)
+    })
+    .await;
+    cluster.nodes[0].resume();
+}
