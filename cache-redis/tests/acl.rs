@@ -123,3 +123,58 @@ async fn rediss_without_the_tls_feature_says_which_feature_to_enable() {
     assert!(err.to_string().contains("`tls` feature"));
     assert!(!err.to_string().contains("secret"));
 }
+
+#[tokio::test]
+async fn a_user_with_only_the_documented_commands_is_enough() {
+    let server = RedisServer::start_with(
+        &[
+            "--user",
+            "narrow",
+            "on",
+            ">pw",
+            "~*",
+            "&*",
+            "+get",
+            "+set",
+            "+del",
+            "+mget",
+            "+incr",
+            "+publish",
+            "+subscribe",
+            "+ping",
+            "+evalsha",
+            "+script|load",
+        ],
+        None,
+    );
+    let url = format!("redis://narrow:pw@127.0.0.1:{}", server.port());
+    let ns = namespace("acl-narrow");
+    let layer = RedisLayer::connect(&url).await.expect("connect");
+    let events = Recorder::new();
+    layer.attach(&ns, 1, events.clone());
+    let key = format!("{ns}:k");
+    layer
+        .set(&key, b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    assert!(layer.get(&key).await.unwrap().is_some());
+    layer.delete(&key).await.unwrap();
+    assert_eq!(layer.bump_tag("t").await.unwrap(), 1);
+    assert_eq!(layer.tag_versions(&["t".into()]).await.unwrap(), vec![1]);
+    layer.clear().await.unwrap();
+    assert!(layer
+        .try_lock(&key, "a", Duration::from_secs(5))
+        .await
+        .unwrap());
+    layer.unlock(&key, "a").await.unwrap();
+    eventually(WAIT, "subscribed", || async { layer.backplane_connected() }).await;
+    let message = cache_core::InvalidationMessage {
+        origin: 1,
+        invalidation: cache_core::Invalidation::Clear,
+    };
+    layer.publish(&message).await.unwrap();
+    eventually(WAIT, "message delivered", || async {
+        events.messages() == vec![message.clone()]
+    })
+    .await;
+}
