@@ -294,8 +294,8 @@ impl Cache {
         let use_l2 = opts.l2 && self.inner.l2.is_some();
         let stamps = self.tag_stamps(opts.tags(), use_l2).await;
         let ttl = opts.ttl.unwrap_or(self.inner.default_ttl);
-        self.store(&key, opts, plan.io.filter(|_| use_l2), value, ttl, stamps)
-            .await;
+        let l2 = plan.io.filter(|_| use_l2).map(|io| (io, None));
+        self.store(&key, opts, l2, value, ttl, stamps).await;
         self.notify_others(Invalidation::Key(key.into_string()))
             .await;
     }

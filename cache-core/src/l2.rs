@@ -108,8 +108,32 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// Stores `value` under `key` for `ttl`.
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error>;
 
-    /// Deletes `key`.
+    /// Deletes `key` and moves its version forward (see [`get_versioned`](L2::get_versioned)).
     async fn delete(&self, key: &str) -> Result<(), L2Error>;
+
+    /// Reads `key` and its version: a counter that every [`delete`](L2::delete) of the key moves
+    /// forward. A load remembers the version it started under and stores its value with
+    /// [`set_if_version`](L2::set_if_version), so a load that read the source of truth before an
+    /// invalidation can never put its old value into L2 after that invalidation.
+    ///
+    /// The default returns version 0 (a layer without versions; the race stays open).
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
+        Ok((self.get(key).await?, 0))
+    }
+
+    /// Stores `value` only if the key's version is still `version`; returns whether it stored.
+    ///
+    /// The default stores unconditionally.
+    async fn set_if_version(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, L2Error> {
+        let _ = version;
+        self.set(key, value, ttl).await.map(|()| true)
+    }
 
     /// Current versions of `tags`, in order (0 for a tag never invalidated).
     async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error>;

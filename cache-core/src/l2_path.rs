@@ -110,13 +110,37 @@ impl Cache {
     where
         V: Clone + Send + Sync + 'static,
     {
+        self.l2_read_versioned(l2, key, opts, io, &mut None).await
+    }
+
+    /// [`l2_read`](Self::l2_read) that also reports the key's L2 version in `version`, for a
+    /// load to store its value under (see `L2::set_if_version`).
+    pub(crate) async fn l2_read_versioned<V>(
+        &self,
+        l2: &L2Link,
+        key: &CacheKey,
+        opts: &EntryOptions,
+        io: ValueIo<V>,
+        version: &mut Option<u64>,
+    ) -> L2Read<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
         let inner = &*self.inner;
         if !self.l2_trusted(l2).await {
             return L2Read::Unavailable;
         }
-        let bytes = match self.l2_call(l2, "get", l2.layer.get(key.as_str())).await {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return L2Read::Miss,
+        let bytes = match self
+            .l2_call(l2, "get", l2.layer.get_versioned(key.as_str()))
+            .await
+        {
+            Ok((bytes, v)) => {
+                *version = Some(v);
+                match bytes {
+                    Some(bytes) => bytes,
+                    None => return L2Read::Miss,
+                }
+            }
             Err(_) => return L2Read::Unavailable,
         };
         let codec = opts.codec.unwrap_or(inner.codec);
@@ -217,13 +241,26 @@ impl Cache {
         inner.l1.insert(key.as_str().to_owned(), entry);
     }
 
-    /// Writes an envelope to L2, unless it is over the size limit.
+    /// The key's L2 version alone (a refresh skips the value read but still needs it).
+    pub(crate) async fn l2_version(&self, l2: &L2Link, key: &CacheKey) -> Option<u64> {
+        if !self.l2_trusted(l2).await {
+            return None;
+        }
+        self.l2_call(l2, "get", l2.layer.get_versioned(key.as_str()))
+            .await
+            .ok()
+            .map(|(_, v)| v)
+    }
+
+    /// Writes an envelope to L2, unless it is over the size limit. With `version`, only if the
+    /// key was not invalidated since the load began.
     pub(crate) async fn l2_write(
         &self,
         l2: &L2Link,
         key: &CacheKey,
         envelope: &Envelope,
         ttl: Duration,
+        version: Option<u64>,
     ) {
         let counters = &self.inner.counters;
         let bytes = match envelope.encode() {
@@ -247,12 +284,27 @@ impl Cache {
         if !self.l2_trusted(l2).await {
             return;
         }
-        if self
-            .l2_call(l2, "set", l2.layer.set(key.as_str(), bytes, ttl))
-            .await
-            .is_ok()
-        {
-            Counters::incr(&counters.l2_writes);
+        let written = match version {
+            Some(v) => {
+                self.l2_call(
+                    l2,
+                    "set",
+                    l2.layer.set_if_version(key.as_str(), bytes, ttl, v),
+                )
+                .await
+            }
+            None => self
+                .l2_call(l2, "set", l2.layer.set(key.as_str(), bytes, ttl))
+                .await
+                .map(|()| true),
+        };
+        match written {
+            Ok(true) => Counters::incr(&counters.l2_writes),
+            Ok(false) => tracing::debug!(
+                key = key.as_str(),
+                "key invalidated in L2 during the load; value not written"
+            ),
+            Err(_) => {}
         }
     }
 

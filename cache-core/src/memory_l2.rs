@@ -32,6 +32,7 @@ pub struct MemoryL2 {
 struct Inner {
     entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
     tags: Mutex<HashMap<String, u64>>,
+    versions: Mutex<HashMap<String, u64>>,
     locks: Mutex<HashMap<String, (String, Instant)>>,
     listeners: Mutex<Vec<Arc<dyn BackplaneListener>>>,
     fault: AtomicU8,
@@ -158,8 +159,46 @@ impl L2 for MemoryL2 {
 
     async fn delete(&self, key: &str) -> Result<(), L2Error> {
         self.check().await?;
-        self.inner.entries.lock().remove(key);
+        let mut entries = self.inner.entries.lock();
+        entries.remove(key);
+        *self
+            .inner
+            .versions
+            .lock()
+            .entry(key.to_owned())
+            .or_insert(0) += 1;
         Ok(())
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
+        let value = self.get(key).await?;
+        let version = self.inner.versions.lock().get(key).copied().unwrap_or(0);
+        Ok((value, version))
+    }
+
+    async fn set_if_version(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, L2Error> {
+        self.check().await?;
+        let limit = self.policy().max_value_size;
+        if value.len() > limit {
+            return Err(L2Error::TooLarge {
+                len: value.len(),
+                limit,
+            });
+        }
+        // One lock order (entries, then versions) with `delete`, so check-and-set is atomic.
+        let mut entries = self.inner.entries.lock();
+        if self.inner.versions.lock().get(key).copied().unwrap_or(0) != version {
+            return Ok(false);
+        }
+        self.inner.sets.fetch_add(1, Ordering::SeqCst);
+        entries.insert(key.to_owned(), (value, Instant::now() + ttl));
+        Ok(true)
     }
 
     async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error> {

@@ -184,9 +184,18 @@ impl Cache {
         let inner = &*self.inner;
         let mut shared = self.shared_io(opts, plan.io);
         let mut lock = None;
+        let mut l2_version = None;
         if let Some((l2, io)) = shared {
-            if read_l2 {
-                match self.l2_read(l2, key, opts, io).await {
+            if !read_l2 {
+                l2_version = self.l2_version(l2, key).await;
+                if l2_version.is_none() {
+                    shared = None;
+                }
+            } else {
+                match self
+                    .l2_read_versioned(l2, key, opts, io, &mut l2_version)
+                    .await
+                {
                     L2Read::Fresh(v) => return (Ok(v), true),
                     L2Read::Stale(v) => {
                         stale.get_or_insert(v);
@@ -232,8 +241,8 @@ impl Cache {
                 if guard.is_some_and(|g| g.invalidated()) {
                     tracing::debug!("key invalidated during its load; value returned, not stored");
                 } else if let Some(ttl) = self.store_ttl(plan, opts, &value) {
-                    self.store(key, opts, shared.map(|(_, io)| io), &value, ttl, stamps)
-                        .await;
+                    let l2 = shared.map(|(_, io)| (io, l2_version));
+                    self.store(key, opts, l2, &value, ttl, stamps).await;
                 }
                 (Ok(value), true)
             }
@@ -367,12 +376,13 @@ impl Cache {
         fresh
     }
 
-    /// Writes a loaded value to L2 (when `io` is given) and L1.
+    /// Writes a loaded value to L2 (when `l2` gives its codec and the key version the load
+    /// started under) and L1.
     pub(crate) async fn store<V>(
         &self,
         key: &CacheKey,
         opts: &EntryOptions,
-        io: Option<ValueIo<V>>,
+        l2: Option<(ValueIo<V>, Option<u64>)>,
         value: &V,
         ttl: Duration,
         stamps: Vec<TagStamp>,
@@ -383,7 +393,7 @@ impl Cache {
         let ttl = ttl + jitter(opts.jitter);
         let stale = opts.stale.unwrap_or(Duration::ZERO);
         let mut encoded_len = None;
-        if let (Some(io), Some(l2)) = (io, inner.l2.as_ref()) {
+        if let (Some((io, version)), Some(l2)) = (l2, inner.l2.as_ref()) {
             let codec = opts.codec.unwrap_or(inner.codec);
             match (io.encode)(&codec, value) {
                 Ok(payload) => {
@@ -397,7 +407,8 @@ impl Cache {
                         tags: stamps.clone(),
                         payload,
                     };
-                    self.l2_write(l2, key, &envelope, ttl + stale).await;
+                    self.l2_write(l2, key, &envelope, ttl + stale, version)
+                        .await;
                 }
                 Err(e) => {
                     Counters::incr(&inner.counters.l2_errors);

@@ -99,17 +99,19 @@ impl SingleFlight {
         }
     }
 
-    /// Marks the load of `key` in flight, if any, as invalidated.
+    /// Marks the load of `key` in flight, if any, as invalidated, and detaches it: its value
+    /// is not stored, and callers arriving from now on start a new load instead of receiving a
+    /// value read before the invalidation.
     pub(crate) fn invalidate(&self, key: &str) {
-        if let Some(f) = self.shard(key).lock().get(key) {
+        if let Some(f) = self.shard(key).lock().remove(key) {
             f.invalidated.store(true, Ordering::Release);
         }
     }
 
-    /// Marks every load in flight as invalidated (tag invalidation or clear).
+    /// [`invalidate`](Self::invalidate) for every load in flight (tag invalidation or clear).
     pub(crate) fn invalidate_all(&self) {
         for shard in self.shards.iter() {
-            for f in shard.lock().values() {
+            for (_, f) in shard.lock().drain() {
                 f.invalidated.store(true, Ordering::Release);
             }
         }
@@ -218,6 +220,10 @@ mod tests {
         assert!(!g.invalidated());
         sf.invalidate("k");
         assert!(g.invalidated());
+        assert!(
+            matches!(sf.join("k"), Join::Leader(_)),
+            "a caller after the invalidation starts a new load"
+        );
         let g2 = sf.try_lead("j").unwrap();
         sf.invalidate_all();
         assert!(g2.invalidated());

@@ -333,3 +333,66 @@ async fn a_call_pays_at_most_one_l2_failure() {
     // The read timed out; the tag read and the write were not attempted.
     assert_eq!(a.stats().l2_errors, 1, "{:?}", a.stats());
 }
+
+#[tokio::test]
+async fn a_load_that_started_before_an_invalidation_elsewhere_cannot_write_l2() {
+    let (l2, a, b) = pair();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let slow_b = {
+        let (b, release, entered) = (b.clone(), release.clone(), entered.clone());
+        tokio::spawn(async move {
+            b.get_or_load("k", &opts(), || async move {
+                entered.notify_one();
+                release.notified().await;
+                Ok::<_, String>(1u32) // read from the source before A's write
+            })
+            .await
+        })
+    };
+    entered.notified().await;
+    a.invalidate("k").await; // A wrote version 2 to the source, then invalidated
+    release.notify_one();
+    assert_eq!(
+        slow_b.await.unwrap(),
+        Ok(1),
+        "B's caller still gets what B read"
+    );
+    assert!(
+        l2.raw_get(a.key("k").as_str()).is_none(),
+        "the old value never reached L2"
+    );
+    assert_eq!(get(&a, "k", 2).await, 2, "A loads the new value");
+}
+
+#[tokio::test]
+async fn a_caller_arriving_after_an_invalidation_does_not_join_the_older_load() {
+    let cache = Cache::builder().build();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let entered = std::sync::Arc::new(tokio::sync::Notify::new());
+    let old = {
+        let (cache, release, entered) = (cache.clone(), release.clone(), entered.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load("k", &opts(), || async move {
+                    entered.notify_one();
+                    release.notified().await;
+                    Ok::<_, String>(1u32)
+                })
+                .await
+        })
+    };
+    entered.notified().await;
+    cache.invalidate("k").await;
+    let new = cache
+        .get_or_load("k", &opts(), || async { Ok::<_, String>(2u32) })
+        .await;
+    assert_eq!(new, Ok(2), "the caller after the invalidation loaded anew");
+    release.notify_one();
+    assert_eq!(old.await.unwrap(), Ok(1));
+    assert_eq!(
+        cache.peek::<u32>("k").await,
+        Some(2),
+        "the older load did not overwrite"
+    );
+}
