@@ -133,27 +133,22 @@ pub fn unwrap_infallible<T>(result: Result<T, Infallible>) -> T {
 
 /// A `'static` copy of an argument (or of `self`) for the background reloader of `refresh`.
 #[diagnostic::on_unimplemented(
-    message = "`refresh` needs its own copy of `{Self}` to reload in the background",
+    message = "`refresh` needs its own copy of `{Self}` to reload in the background, but `{Self}` is not `Clone`",
     label = "cannot be copied for the background refresh",
-    note = "implement `Clone` for `{Self}` (shared state behind an `Arc` keeps it cheap), or remove `refresh`"
+    note = "derive or implement `Clone` for `{Self}` (shared state behind an `Arc` keeps it cheap), or remove `refresh`"
 )]
-pub trait RefreshCopy {
-    /// The owned copy.
-    type Owned;
-    /// Makes the copy.
-    fn refresh_copy(&self) -> Self::Owned;
+pub trait RefreshClone: Clone {}
+
+impl<T: Clone> RefreshClone for T {}
+
+/// An owned copy of an argument (or of `self`) for the refresher.
+pub fn refresh_clone<T: RefreshClone>(value: &T) -> T {
+    value.clone()
 }
 
-impl<T: ToOwned + ?Sized> RefreshCopy for T {
-    type Owned = T::Owned;
-    fn refresh_copy(&self) -> T::Owned {
-        self.to_owned()
-    }
-}
-
-/// An owned copy of `value` for the refresher (`Clone`, or `ToOwned` for `str`, slices, paths).
-pub fn refresh_copy<T: RefreshCopy + ?Sized>(value: &T) -> T::Owned {
-    value.refresh_copy()
+/// An owned copy of a `&str`, `&[T]`, `&Path`... argument for the refresher.
+pub fn refresh_owned<T: ToOwned + ?Sized>(value: &T) -> T::Owned {
+    value.to_owned()
 }
 
 /// Boxes a reloader for [`LoadPlan::refresher`].

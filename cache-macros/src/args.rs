@@ -79,6 +79,8 @@ pub(crate) struct InvalidatesArgs {
     pub(crate) tags: Vec<Template>,
     pub(crate) cache: Option<Expr>,
     pub(crate) before: Option<Ident>,
+    /// Something meant as a target was written but refused (already reported).
+    pub(crate) rejected_target: bool,
 }
 
 const INVALIDATES_ARGS: &[&str] = &["key", "tags", "cache", "before"];
@@ -247,11 +249,24 @@ fn parse_duration(name: &Ident, value: &Expr, errors: &mut Errors) -> Option<Dur
             value,
         }),
         Err(e) => {
+            let text = lit.value();
+            let problem = match e {
+                humantime::DurationError::NumberExpected(at) => {
+                    format!(
+                        "expected a number at \"{}\"",
+                        text.get(at..).unwrap_or_default()
+                    )
+                }
+                humantime::DurationError::InvalidCharacter(at) => format!(
+                    "unexpected character at \"{}\"",
+                    text.get(at..).unwrap_or_default()
+                ),
+                other => other.to_string(),
+            };
             errors.spanned(
                 lit,
                 format!(
-                    "invalid duration \"{}\" for `{name}`: {e}; write a number and a unit, such as \"30s\", \"5m\", \"1h30m\" or \"500ms\"",
-                    lit.value()
+                    "invalid duration \"{text}\" for `{name}`: {problem}; write numbers with units, such as \"30s\", \"5m\", \"1h30m\" or \"500ms\""
                 ),
             );
             None
@@ -419,6 +434,7 @@ impl InvalidatesArgs {
                 RawArg::Other(expr) => match expr {
                     Expr::Call(_) | Expr::MethodCall(_) => args.targets.push(expr),
                     Expr::Path(ref p) => {
+                        args.rejected_target = true;
                         let name = p
                             .path
                             .segments
@@ -426,13 +442,16 @@ impl InvalidatesArgs {
                             .map_or_else(|| "f".to_owned(), |s| s.ident.to_string());
                         errors.spanned(
                             &expr,
-                            format!("`{}` needs the arguments that select the entry, as in a call: `{name}(id)`", quote::quote!(#expr).to_string().replace(' ', "")),
+                            format!("`{}` needs the arguments that select the entry, as in a call: `{name}(id)`", crate::errors::code(&expr)),
                         );
                     }
-                    other => errors.spanned(
+                    other => {
+                        args.rejected_target = true;
+                        errors.spanned(
                         &other,
                         "expected a call of a `#[cached]` function like `get_product(id)`, or `key = \"...\"`, `tags = [...]`, `cache = ...`, `before`",
-                    ),
+                    );
+                    }
                 },
                 RawArg::Flag(name) if name == "before" => {
                     if seen.first(&name, errors) {
@@ -448,6 +467,7 @@ impl InvalidatesArgs {
                         };
                         needs_value(&name, example, errors);
                     } else {
+                        args.rejected_target = true;
                         errors.spanned(
                             &name,
                             format!("`{name}` needs the arguments that select the entry, as in a call: `{name}(id)`"),

@@ -37,6 +37,29 @@ impl Errors {
     }
 }
 
+/// Tokens as a reader would write them: `&mut u32`, `Cow<'_, str>` (not `& mut u32`).
+pub(crate) fn code(tokens: impl ToTokens) -> String {
+    let mut s = tokens.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        ("& ", "&"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (":: ", "::"),
+        (" (", "("),
+        ("( ", "("),
+        (" )", ")"),
+        (" .", "."),
+        (". ", "."),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
 /// The closest of `candidates` to `word`, if it is a likely typo (Damerau–Levenshtein distance of at
 /// most one edit per three characters, and at least one).
 pub(crate) fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
@@ -57,8 +80,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -78,6 +101,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn code_reads_like_source() {
+        let ty: syn::Type = syn::parse_quote!(&'a mut std::borrow::Cow<'_, [u8]>);
+        assert_eq!(code(&ty), "&'a mut std::borrow::Cow<'_, [u8]>");
+        let e: syn::Expr = syn::parse_quote!(f(a.b, c));
+        assert_eq!(code(&e), "f(a.b, c)");
+    }
 
     #[test]
     fn suggests_close_names_only() {

@@ -313,19 +313,42 @@ impl Cached<'_> {
         let mut copies = Vec::new();
         let mut clones = Vec::new();
         let mut args = Vec::new();
-        if self.is_method() {
-            copies.push(quote!(let #this = ::layercache::__private::refresh_copy(self);));
-            clones.push(quote!(let #this = ::layercache::__private::Clone::clone(&#this);));
+        if let Some(r) = &self.f.receiver {
+            // Spanned at `self`, where a missing `Clone` is reported (once: both calls have the
+            // same span and bound).
+            let span = r.self_token.span;
+            let this_ref = quote_spanned!(span=> self);
+            let copy = quote_spanned!(span=> ::layercache::__private::refresh_clone::<Self>);
+            copies.push(quote!(let #this = #copy(#this_ref);));
+            clones.push(quote!(let #this = #copy(&#this);));
         }
         for p in &self.f.params {
             let ident = &p.ident;
-            let by_ref = matches!(p.ty, Type::Reference(_));
+            let span = p.ty.span();
+            let (copy, owned_ty, by_ref) = match &p.ty {
+                Type::Reference(r) if is_unsized_borrow(&r.elem) => {
+                    (quote!(refresh_owned), None, true)
+                }
+                Type::Reference(r) => (quote!(refresh_clone), Some(&*r.elem), true),
+                ty => (quote!(refresh_clone), Some(ty), false),
+            };
+            // `::<T>` pins the type, so a missing `Clone` is reported for `T` itself.
+            let turbofish = owned_ty
+                .filter(|ty| !has_impl_trait(ty))
+                .map(|ty| quote!(::<#ty>));
+            let copy = quote_spanned!(span=> ::layercache::__private::#copy #turbofish);
+            let clone = quote_spanned!(span=> ::layercache::__private::Clone::clone);
             copies.push(if by_ref {
-                quote!(let #ident = ::layercache::__private::refresh_copy(#ident);)
+                quote!(let #ident = #copy(#ident);)
             } else {
-                quote!(let #ident = ::layercache::__private::refresh_copy(&#ident);)
+                quote!(let #ident = #copy(&#ident);)
             });
-            clones.push(quote!(let #ident = ::layercache::__private::Clone::clone(&#ident);));
+            // Same call and span as the first copy, so a missing `Clone` is reported once.
+            clones.push(if owned_ty.is_some() {
+                quote!(let #ident = #copy(&#ident);)
+            } else {
+                quote!(let #ident = #clone(&#ident);)
+            });
             args.push(if by_ref {
                 quote!(&#ident)
             } else {
@@ -377,7 +400,7 @@ impl Cached<'_> {
         });
         let (cache, key) = (local("cache"), local("key"));
         let cache_expr = match &self.args.cache {
-            Some(expr) => quote!(::layercache::__private::AsCache::to_cache(&(#expr))),
+            Some(expr) => as_cache(expr),
             None => quote!(::layercache::__private::global_cache()),
         };
         let render = match &self.args.key {
@@ -490,6 +513,25 @@ fn collect_idents(tokens: TokenStream, out: &mut Vec<String>) {
     }
 }
 
+fn has_impl_trait(ty: &Type) -> bool {
+    let mut scan = crate::signature::TypeScan::default();
+    syn::visit::Visit::visit_type(&mut scan, ty);
+    scan.impl_trait.is_some()
+}
+
+/// `str`, `[T]`, `Path`, `OsStr`, `CStr`: borrowed forms copied with `ToOwned` rather than `Clone`.
+fn is_unsized_borrow(ty: &Type) -> bool {
+    match ty {
+        Type::Slice(_) => true,
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| {
+            ["str", "Path", "OsStr", "CStr"]
+                .iter()
+                .any(|n| s.ident == n)
+        }),
+        _ => false,
+    }
+}
+
 /// Gives an `unless` closure's parameter the type `&V` when it has none, so its body type-checks.
 fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
     let Expr::Closure(c) = unless else {
@@ -508,6 +550,11 @@ fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
         }
     }
     c.to_token_stream()
+}
+
+/// `cache = expr` as a `Cache`; a wrong type is reported at `expr`.
+fn as_cache(expr: &Expr) -> TokenStream {
+    quote_spanned!(expr.span()=> ::layercache::__private::AsCache::to_cache(&(#expr)))
 }
 
 fn render_tag(t: &Template) -> TokenStream {
@@ -583,7 +630,7 @@ fn expand_invalidates(
     let uses_cache = !(args.keys.is_empty() && args.tags.is_empty());
     let cache_binding = uses_cache.then(|| {
         let expr = match &args.cache {
-            Some(expr) => quote!(::layercache::__private::AsCache::to_cache(&(#expr))),
+            Some(expr) => as_cache(expr),
             None => quote!(::layercache::__private::global_cache()),
         };
         quote!(let #cache = #expr;)

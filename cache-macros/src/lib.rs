@@ -84,8 +84,8 @@ mod snapshot_tests;
 /// - Lifetime and type parameters (and `impl Trait` arguments) are supported as long as the value
 ///   type does not depend on them: one key must always hold one type. A value type that mentions
 ///   a type or const parameter is a compile error.
-/// - `refresh` keeps a `'static` reloader: every argument is copied (`Clone`, or `ToOwned` for a
-///   `&T` parameter), and for a method `Self: Clone`; `&mut` parameters and types that borrow (such
+/// - `refresh` keeps a `'static` reloader: every argument is copied (`Clone`; `ToOwned` for `&str`, `&[T]`,
+///   `&Path`), and for a method `Self: Clone`; `&mut` parameters and types that borrow (such
 ///   as `Cow<'a, str>`) are refused with `refresh`.
 #[proc_macro_attribute]
 pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {

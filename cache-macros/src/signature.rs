@@ -40,7 +40,10 @@ pub(crate) enum ReturnKind {
     Option,
     /// `Result<T, E>`: `Ok` is cached, `Err` never. `err` is `None` for a one-argument alias such
     /// as `io::Result<T>`, whose error type is reached through `ResultParts`.
-    Result { ok: Type, err: Option<Type> },
+    Result {
+        ok: Box<Type>,
+        err: Option<Box<Type>>,
+    },
 }
 
 impl Output {
@@ -52,8 +55,8 @@ impl Output {
         let kind = match last_segment(&ty) {
             Some((name, args)) if name == "Result" && !args.is_empty() && args.len() <= 2 => {
                 ReturnKind::Result {
-                    ok: args[0].clone(),
-                    err: args.get(1).cloned(),
+                    ok: Box::new(args[0].clone()),
+                    err: args.get(1).cloned().map(Box::new),
                 }
             }
             Some((name, args)) if name == "Option" && args.len() == 1 => ReturnKind::Option,
@@ -151,7 +154,7 @@ impl Function {
                             r,
                             format!(
                                 "#[cached] methods take `&self`, not `{}`: a hit returns without running the body, so the method must not consume or mutate `self`",
-                                quote::quote!(#r).to_string().replace("& ", "&")
+                                crate::errors::code(r)
                             ),
                         );
                     }
@@ -169,12 +172,12 @@ impl Function {
                         let hint = match pat {
                             Pat::Wild(_) => format!(
                                 "give it a name, e.g. `arg{i}: {}`, and leave it out of `key` if it should not be part of the key",
-                                quote::quote!(#ty)
+                                crate::errors::code(ty)
                             ),
                             Pat::Ident(_) => "bind it by value, without `ref` or `@`".to_owned(),
                             _ => format!(
                                 "name it, e.g. `arg{i}: {}`, and destructure it inside the body",
-                                quote::quote!(#ty)
+                                crate::errors::code(ty)
                             ),
                         };
                         errors.spanned(

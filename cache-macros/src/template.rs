@@ -15,6 +15,8 @@ use crate::errors::Errors;
 /// A parsed template and the literal it came from (where its errors point).
 pub(crate) struct Template {
     pub(crate) lit: LitStr,
+    /// "key" or "tag", for messages.
+    pub(crate) what: &'static str,
     pub(crate) segments: Vec<Segment>,
 }
 
@@ -91,7 +93,7 @@ fn is_field(s: &str) -> bool {
 
 impl Template {
     /// Parses `lit` (`what` is "key" or "tag", for messages). Reports every mistake it finds.
-    pub(crate) fn parse(lit: &LitStr, what: &str, errors: &mut Errors) -> Option<Template> {
+    pub(crate) fn parse(lit: &LitStr, what: &'static str, errors: &mut Errors) -> Option<Template> {
         let text = lit.value();
         let mut segments = Vec::new();
         let mut literal = String::new();
@@ -125,9 +127,12 @@ impl Template {
                     }
                     segments.push(Segment::Placeholder(p));
                 }
-                Err(message) => {
+                Err((problem, fix)) => {
                     ok = false;
-                    errors.spanned(lit, format!("{message} in {what} template \"{text}\""));
+                    errors.spanned(
+                        lit,
+                        format!("{problem} in {what} template \"{text}\": {fix}"),
+                    );
                 }
             }
         }
@@ -137,9 +142,10 @@ impl Template {
         }
         let template = Template {
             lit: lit.clone(),
+            what,
             segments,
         };
-        ok &= template.check_separators(what, errors);
+        ok &= template.check_separators(errors);
         ok.then_some(template)
     }
 
@@ -152,7 +158,8 @@ impl Template {
 
     /// Two placeholders in a row must have a separator character between them: otherwise
     /// `<a><b>` renders ("1", "23") and ("12", "3") to the same key.
-    fn check_separators(&self, what: &str, errors: &mut Errors) -> bool {
+    fn check_separators(&self, errors: &mut Errors) -> bool {
+        let what = self.what;
         let mut ok = true;
         let mut previous: Option<&Placeholder> = None;
         let mut between = String::new();
@@ -200,23 +207,28 @@ impl Template {
     }
 }
 
-fn parse_placeholder(inner: &str) -> Result<Placeholder, String> {
+/// A placeholder's path, or what is wrong with it and how to fix it.
+fn parse_placeholder(inner: &str) -> Result<Placeholder, (String, String)> {
     if inner.trim().is_empty() {
-        return Err("empty placeholder `<>`: name a parameter inside, e.g. `<id>`".to_owned());
+        return Err((
+            "empty placeholder `<>`".to_owned(),
+            "name a parameter inside, e.g. `<id>`".to_owned(),
+        ));
     }
     let mut parts = inner.split('.');
     let root = parts.next().unwrap_or_default();
     let fields: Vec<&str> = parts.collect();
     if !is_name(root) || !fields.iter().all(|f| is_field(f)) {
         let hint = if inner.contains('<') {
-            "; a `<` inside a placeholder is not allowed (write `<<` for a literal `<`)"
+            " (a `<` inside a placeholder is not allowed: write `<<` for a literal `<`)"
         } else if inner.trim() != inner {
-            "; remove the spaces"
+            " (without spaces)"
         } else {
             ""
         };
-        return Err(format!(
-            "`<{inner}>` is not a placeholder: write `<param>`, `<param.field>` or `<self.field>`{hint}"
+        return Err((
+            format!("`<{inner}>` is not a placeholder"),
+            format!("write `<param>`, `<param.field>` or `<self.field>`{hint}"),
         ));
     }
     Ok(Placeholder {
@@ -279,7 +291,7 @@ mod tests {
         assert!(err("product:<id").contains("unclosed `<`"));
         assert!(err("product:<>").contains("empty placeholder"));
         assert!(err("p:<id + 1>").contains("is not a placeholder"));
-        assert!(err("p:< id >").contains("remove the spaces"));
+        assert!(err("p:< id >").contains("without spaces"));
     }
 
     #[test]

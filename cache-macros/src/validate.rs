@@ -34,7 +34,7 @@ pub(crate) fn cached(f: &Function, args: &CachedArgs, errors: &mut Errors) {
 pub(crate) fn invalidates(f: &Function, args: &InvalidatesArgs, errors: &mut Errors) {
     templates(f, &args.keys, errors);
     templates(f, &args.tags, errors);
-    if args.is_empty() {
+    if args.is_empty() && !args.rejected_target {
         errors.at(
             Span::call_site(),
             "#[invalidates] needs something to invalidate: a call of a `#[cached]` function like `#[invalidates(get_product(id))]`, a key template `key = \"product:<id>\"`, or `tags = [\"catalog\"]`",
@@ -85,15 +85,17 @@ fn templates(f: &Function, templates: &[Template], errors: &mut Errors) {
             };
             let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
             let hint = match did_you_mean(&p.root, &candidates) {
-                Some(m) => format!("did you mean `<{m}>`? "),
+                Some(m) => format!("; did you mean `<{m}>`?"),
                 None => String::new(),
             };
             errors.spanned(
                 &t.lit,
                 format!(
-                    "unknown parameter `{}` in `{}`: {hint}{listed}",
+                    "unknown parameter `{}` in `{}` of {} template \"{}\": {listed}{hint}",
                     p.root,
-                    p.text()
+                    p.text(),
+                    t.what,
+                    t.lit.value()
                 ),
             );
         }
@@ -192,9 +194,9 @@ fn refresh_params(f: &Function, errors: &mut Errors) {
             errors.spanned(
                 ty,
                 format!(
-                    "`refresh` reloads in the background after this call has returned, and `{}: {}` cannot be kept for that: {problem}. Take an owned type or a plain reference `&T` (which is copied with `ToOwned`), or remove `refresh`",
+                    "`refresh` reloads in the background after this call has returned, and `{}: {}` cannot be kept for that: {problem}. Take an owned type, or a plain reference `&T` (the refresh keeps a copy made with `Clone`, or `ToOwned` for `&str` and `&[T]`), or remove `refresh`",
                     p.ident,
-                    quote::quote!(#ty)
+                    crate::errors::code(ty)
                 ),
             );
         }

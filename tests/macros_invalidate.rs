@@ -1,0 +1,230 @@
+//! `#[invalidates]` against the runtime: the writer removes exactly what the reader cached.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use layercache::{cached, invalidates, Cache};
+
+fn cache() -> Cache {
+    Cache::builder().namespace("test").build()
+}
+
+#[derive(Default, Clone)]
+struct Calls(Arc<AtomicUsize>);
+
+impl Calls {
+    fn hit(&self) -> usize {
+        self.0.fetch_add(1, Ordering::SeqCst) + 1
+    }
+    fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Readers and writers in another module, reached by path.
+mod catalog {
+    use super::*;
+
+    #[cached(key = "price:<sku>:<region>", cache = cache)]
+    pub async fn price(cache: &Cache, calls: &Calls, sku: &str, region: u8) -> u64 {
+        calls.hit();
+        sku.len() as u64 * u64::from(region)
+    }
+}
+
+#[derive(Debug, PartialEq)]
+struct Rejected;
+
+#[invalidates(catalog::price(cache, calls, sku, region))]
+async fn set_price(
+    cache: &Cache,
+    calls: &Calls,
+    sku: String,
+    region: u8,
+    ok: bool,
+) -> Result<(), Rejected> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejected)
+    }
+}
+
+#[tokio::test]
+async fn invalidates_makes_the_next_call_reload() {
+    let (c, calls) = (cache(), Calls::default());
+    assert_eq!(catalog::price(&c, &calls, "abc", 2).await, 6);
+    assert_eq!(catalog::price(&c, &calls, "abc", 2).await, 6);
+    assert_eq!(catalog::price(&c, &calls, "abc", 3).await, 9);
+    assert_eq!(calls.get(), 2);
+
+    set_price(&c, &calls, "abc".to_owned(), 2, true).await.ok();
+    assert_eq!(catalog::price(&c, &calls, "abc", 2).await, 6);
+    assert_eq!(calls.get(), 3, "the invalidated entry reloads");
+    assert_eq!(catalog::price(&c, &calls, "abc", 3).await, 9);
+    assert_eq!(calls.get(), 3, "other arguments keep their entry");
+}
+
+#[tokio::test]
+async fn an_err_from_the_writer_invalidates_nothing() {
+    let (c, calls) = (cache(), Calls::default());
+    catalog::price(&c, &calls, "x", 1).await;
+    assert_eq!(
+        set_price(&c, &calls, "x".to_owned(), 1, false).await,
+        Err(Rejected)
+    );
+    catalog::price(&c, &calls, "x", 1).await;
+    assert_eq!(calls.get(), 1);
+}
+
+#[cached(key = "doc:<id>", tags = ["docs", "owner:<owner>"], cache = cache)]
+async fn doc(cache: &Cache, calls: &Calls, id: u32, owner: &str) -> String {
+    calls.hit();
+    format!("{owner}/{id}")
+}
+
+struct Doc {
+    id: u32,
+    owner: String,
+}
+
+/// Keys and tags as templates over the writer's own parameters; the body consumes `d`.
+#[invalidates(key = ["doc:<d.id>"], tags = ["owner:<d.owner>"], cache = cache)]
+async fn save_doc(cache: &Cache, d: Doc) -> usize {
+    let Doc { id, owner } = d;
+    id as usize + owner.len()
+}
+
+#[invalidates(tags = ["docs"], cache = cache)]
+async fn reindex(cache: &Cache) {}
+
+#[tokio::test]
+async fn key_and_tag_templates_invalidate() {
+    let (c, calls) = (cache(), Calls::default());
+    doc(&c, &calls, 1, "ann").await;
+    doc(&c, &calls, 2, "ann").await;
+    doc(&c, &calls, 3, "bob").await;
+    assert_eq!(calls.get(), 3);
+
+    // The key of doc 3 and the tag of ann's docs.
+    let n = save_doc(
+        &c,
+        Doc {
+            id: 3,
+            owner: "ann".into(),
+        },
+    )
+    .await;
+    assert_eq!(n, 6);
+    for (id, owner) in [(1, "ann"), (2, "ann"), (3, "bob")] {
+        doc(&c, &calls, id, owner).await;
+    }
+    assert_eq!(calls.get(), 6);
+
+    reindex(&c).await;
+    doc(&c, &calls, 3, "bob").await;
+    assert_eq!(calls.get(), 7);
+}
+
+struct Inventory {
+    cache: Cache,
+    calls: Calls,
+    stock: std::sync::Mutex<u32>,
+    seen_in_body: std::sync::Mutex<Option<u32>>,
+}
+
+impl Inventory {
+    #[cached(key = "stock:<sku>", cache = self.cache)]
+    async fn stock(&self, sku: &str) -> u32 {
+        self.calls.hit();
+        let _ = sku;
+        *self.stock.lock().unwrap()
+    }
+
+    #[invalidates(self.stock(sku))]
+    async fn add(&self, sku: &str, n: u32) {
+        *self.stock.lock().unwrap() += n;
+    }
+
+    /// Path syntax; `before` makes the body see a fresh value rather than the cached one.
+    #[invalidates(Self::stock(self, sku), before)]
+    async fn double(&self, sku: &str) {
+        // Another change lands while this writer runs; without `before` the cached 5 would win.
+        *self.stock.lock().unwrap() *= 2;
+        let seen = self.stock(sku).await;
+        *self.seen_in_body.lock().unwrap() = Some(seen);
+    }
+}
+
+#[tokio::test]
+async fn methods_invalidate_in_the_readers_cache() {
+    let inv = Inventory {
+        cache: cache(),
+        calls: Calls::default(),
+        stock: std::sync::Mutex::new(5),
+        seen_in_body: std::sync::Mutex::new(None),
+    };
+    assert_eq!(inv.stock("a").await, 5);
+    inv.add("a", 1).await;
+    assert_eq!(inv.stock("a").await, 6);
+    assert_eq!(inv.calls.get(), 2);
+}
+
+#[tokio::test]
+async fn before_invalidates_before_the_body_runs() {
+    let inv = Inventory {
+        cache: cache(),
+        calls: Calls::default(),
+        stock: std::sync::Mutex::new(5),
+        seen_in_body: std::sync::Mutex::new(None),
+    };
+    assert_eq!(inv.stock("a").await, 5);
+    inv.double("a").await;
+    assert_eq!(
+        *inv.seen_in_body.lock().unwrap(),
+        Some(10),
+        "the body read through a fresh load"
+    );
+    assert_eq!(inv.stock("a").await, 10);
+    assert_eq!(
+        inv.calls.get(),
+        3,
+        "loaded at first, in the body, and after the writer"
+    );
+}
+
+#[derive(Clone)]
+struct Feed {
+    cache: Cache,
+    version: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    #[cached(key = "feed:<name>", ttl = "10s", refresh = "100ms", cache = self.cache)]
+    async fn headline(&self, name: &str) -> String {
+        format!("{name} v{}", self.version.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn refresh_reloads_in_the_background_with_owned_copies() {
+    let feed = Feed {
+        cache: cache(),
+        version: Arc::default(),
+    };
+    assert_eq!(feed.headline("news").await, "news v0");
+    feed.version.store(1, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    // Due for refresh: this call still returns at once with the current value...
+    assert_eq!(feed.headline("news").await, "news v0");
+    // ...and the reload lands shortly after.
+    let mut latest = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        latest = feed.headline("news").await;
+        if latest == "news v1" {
+            break;
+        }
+    }
+    assert_eq!(latest, "news v1");
+}
