@@ -98,7 +98,12 @@ struct TaskKey {
 }
 
 async fn setup(server: &Server) -> Setup {
-    let layer = RedisLayer::connect(server.url()).await.expect("connect");
+    // A generous timeout: on a loaded machine a 50 ms one can trip the breaker mid-bench.
+    let layer = RedisLayer::builder(server.url())
+        .timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("connect");
     let cache = Cache::builder()
         .namespace(NAMESPACE)
         .codec(Codec::Bincode)
