@@ -1,1 +1,141 @@
-fn main() {}
+//! Stampede: 10,000 concurrent callers on one cold key, whose loader takes 20 ms. How many times
+//! does the loader run, and how long until every caller has its value?
+//!
+//! layercache (single-flight) vs the `cached` crate with `sync_writes = "by_key"` vs `cached`
+//! without it (no protection, its default). Loader-call counts are printed as
+//! `report: stampede ...` lines that `benches/report.sh` collects.
+//!
+//! `cargo bench --bench stampede` (add `-- --measurement-time 2` for a quick run).
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use layercache::Cache;
+
+const CALLERS: usize = 10_000;
+const LOAD_TIME: Duration = Duration::from_millis(20);
+
+#[derive(Clone, Debug)]
+#[allow(dead_code)]
+struct Product {
+    id: u64,
+    name: String,
+}
+
+/// The slow source of truth; counts its calls per contender.
+async fn load(calls: &AtomicU64, id: u64) -> Arc<Product> {
+    calls.fetch_add(1, SeqCst);
+    tokio::time::sleep(LOAD_TIME).await;
+    Arc::new(Product {
+        id,
+        name: format!("product {id}"),
+    })
+}
+
+static LAYERCACHE_LOADS: AtomicU64 = AtomicU64::new(0);
+static SYNC_WRITES_LOADS: AtomicU64 = AtomicU64::new(0);
+static UNPROTECTED_LOADS: AtomicU64 = AtomicU64::new(0);
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Cache::builder().namespace("stampede").build())
+}
+
+#[layercache::cached(key = "product:<id>", ttl = "1h", cache = cache())]
+async fn layercache_product(id: u64) -> Arc<Product> {
+    load(&LAYERCACHE_LOADS, id).await
+}
+
+#[cached::macros::cached(max_size = 100_000, ttl_secs = 3600, sync_writes = "by_key")]
+async fn cached_sync_writes_product(id: u64) -> Arc<Product> {
+    load(&SYNC_WRITES_LOADS, id).await
+}
+
+#[cached::macros::cached(max_size = 100_000, ttl_secs = 3600)]
+async fn cached_unprotected_product(id: u64) -> Arc<Product> {
+    load(&UNPROTECTED_LOADS, id).await
+}
+
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    })
+}
+
+/// A key no contender has seen.
+fn cold_key() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, SeqCst)
+}
+
+/// [`CALLERS`] tasks call `f(key)` at once; returns the time until the last one has its value.
+async fn stampede<F, Fut>(f: F, key: u64) -> Duration
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Arc<Product>> + Send + 'static,
+{
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CALLERS).map(|_| tokio::spawn(f(key))).collect();
+    for task in tasks {
+        let product = task.await.expect("caller");
+        assert_eq!(product.id, key);
+    }
+    started.elapsed()
+}
+
+/// One stampede per contender, outside criterion, to report loader calls and time.
+fn report() {
+    let rt = runtime();
+    let line = |name: &str, calls: &AtomicU64, took: Duration| {
+        println!(
+            "report: stampede {name} loads={} ms={:.1}",
+            calls.swap(0, SeqCst),
+            took.as_secs_f64() * 1e3
+        );
+    };
+    let took = rt.block_on(stampede(layercache_product, cold_key()));
+    line("layercache", &LAYERCACHE_LOADS, took);
+    let took = rt.block_on(stampede(cached_sync_writes_product, cold_key()));
+    line("cached_sync_writes", &SYNC_WRITES_LOADS, took);
+    let took = rt.block_on(stampede(cached_unprotected_product, cold_key()));
+    line("cached_no_protection", &UNPROTECTED_LOADS, took);
+}
+
+fn bench_stampede(c: &mut Criterion) {
+    report();
+    let rt = runtime();
+    let mut group = c.benchmark_group("stampede_10000_callers");
+    group.sample_size(10);
+    group.bench_function("layercache", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.block_on(stampede(layercache_product, cold_key())))
+                .sum()
+        })
+    });
+    group.bench_function("cached_sync_writes", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.block_on(stampede(cached_sync_writes_product, cold_key())))
+                .sum()
+        })
+    });
+    group.bench_function("cached_no_protection", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| rt.block_on(stampede(cached_unprotected_product, cold_key())))
+                .sum()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_stampede);
+criterion_main!(benches);
