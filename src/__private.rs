@@ -56,6 +56,33 @@ impl<T: AsCache + ?Sized> AsCache for Box<T> {
     }
 }
 
+/// A value the cache can hold: cloned out on every hit, shared between threads, kept past the call.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be cached: a cached value must be `Clone + Send + Sync + 'static`",
+    label = "returned by a `#[cached]` function",
+    note = "each hit returns a clone of the stored value, which other threads may read: derive `Clone` for `{Self}`, and wrap what is not `Send + Sync` (or large) in an `Arc`"
+)]
+pub trait CachedValue: Clone + Send + Sync + 'static {}
+
+impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
+
+/// [`Cache::load`] with the value bounds worded for the macro's user.
+pub async fn load<V, E, F, Fut>(
+    cache: &Cache,
+    key: CacheKey,
+    options: &EntryOptions,
+    plan: LoadPlan<'_, V, E>,
+    loader: F,
+) -> Result<V, E>
+where
+    V: CachedValue,
+    E: Send + 'static,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<V, E>>,
+{
+    cache.load(key, options, plan, loader).await
+}
+
 /// A value that `l2` can store: the bound `#[cached(l2)]` checks at the return type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored in L2: `#[cached(l2)]` needs `Serialize` and `DeserializeOwned`",

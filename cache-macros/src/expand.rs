@@ -282,13 +282,18 @@ impl Cached<'_> {
             }
         });
 
-        let load = quote_spanned!(ret_span=> load);
+        // `__private::load` checks that the value can be cached; spanned at the value type, where
+        // a missing `Clone`, `Send` or `Sync` is reported.
+        // `__private::load` checks that the value can be cached. Its path and the plan (whose type
+        // names the value) carry the value type's span, so that is where a failure is reported.
+        let load = quote_spanned!(ret_span=> ::layercache::__private::load);
+        let plan_v = Ident::new("plan", Span::mixed_site().located_at(ret_span));
         let call = if self.f.output.is_result() {
-            quote!(#cache.#load(#key, #options_ref, #plan, || #load_call).await)
+            quote!(#load(&#cache, #key, #options_ref, #plan_v, || #load_call).await)
         } else {
             quote! {
                 ::layercache::__private::unwrap_infallible(
-                    #cache.#load(#key, #options_ref, #plan, || ::layercache::__private::infallible(#load_call)).await,
+                    #load(&#cache, #key, #options_ref, #plan_v, || ::layercache::__private::infallible(#load_call)).await,
                 )
             }
         };
