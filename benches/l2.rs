@@ -173,7 +173,9 @@ async fn raw_hit(raw: &mut redis::aio::MultiplexedConnection, redis_key: &str) -
         .query_async(raw)
         .await
         .expect("raw GET");
-    decode(&bytes)
+    // The layer stores `V<version>:` before the envelope.
+    let start = bytes.iter().position(|&b| b == b':').map_or(0, |p| p + 1);
+    decode(&bytes[start..])
 }
 
 fn runtime() -> tokio::runtime::Runtime {

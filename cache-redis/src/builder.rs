@@ -53,6 +53,7 @@ pub struct RedisLayerBuilder {
     backplane: bool,
     connect_timeout: Duration,
     health_interval: Duration,
+    tombstone_ttl: Duration,
     #[cfg(feature = "tls")]
     tls: TlsFiles,
 }
@@ -103,6 +104,7 @@ impl RedisLayerBuilder {
             backplane: true,
             connect_timeout: Duration::from_secs(1),
             health_interval: Duration::from_secs(1),
+            tombstone_ttl: Duration::from_secs(300),
             #[cfg(feature = "tls")]
             tls: TlsFiles::default(),
         }
@@ -179,14 +181,25 @@ impl RedisLayerBuilder {
         self
     }
 
+    /// How long a deleted key remembers its version (default 5 min). A load that read the source
+    /// of truth before an invalidation cannot store its value after it, as long as the load
+    /// finishes within this time.
+    pub fn tombstone_ttl(mut self, ttl: Duration) -> Self {
+        self.tombstone_ttl = ttl;
+        self
+    }
+
     /// Connects: checks the URL(s), the credentials, and that the server answers.
     pub async fn build(self) -> Result<RedisLayer, RedisLayerError> {
         if self.policy.timeout.is_zero() {
             return Err(RedisLayerError::Config("timeout must be above zero".into()));
         }
-        if self.connect_timeout.is_zero() || self.health_interval.is_zero() {
+        if self.connect_timeout.is_zero()
+            || self.health_interval.is_zero()
+            || self.tombstone_ttl.is_zero()
+        {
             return Err(RedisLayerError::Config(
-                "connect timeout and health interval must be above zero".into(),
+                "connect timeout, health interval and tombstone TTL must be above zero".into(),
             ));
         }
         let urls = match &self.topology {
@@ -218,6 +231,7 @@ impl RedisLayerBuilder {
             backplane: self.backplane,
             background_timeout: self.connect_timeout,
             health_interval: self.health_interval,
+            tombstone_ttl: self.tombstone_ttl,
         };
         Ok(RedisLayer::assemble(connection, clients, settings, runtime).await)
     }

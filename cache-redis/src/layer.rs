@@ -12,6 +12,7 @@ use crate::builder::{RedisLayerBuilder, Topology};
 use crate::connection::SharedConnection;
 use crate::error::{backend, RedisLayerError};
 use crate::keys::KeySpace;
+use crate::record;
 use crate::runtime::LayerRuntime;
 
 /// Deletes a lock only while it still holds the caller's token, so a holder whose lock expired
@@ -44,6 +45,8 @@ pub(crate) struct Settings {
     /// Bound on each command the layer sends on its own (generation reads, pings, subscribe).
     pub(crate) background_timeout: Duration,
     pub(crate) health_interval: Duration,
+    /// How long a delete's tombstone (the key's version) is kept.
+    pub(crate) tombstone_ttl: Duration,
 }
 
 /// The Redis [`L2`] of layercache: a cheap [`Clone`] handle to one multiplexed,
@@ -82,6 +85,8 @@ struct Inner {
     background_started: AtomicBool,
     unlock: Script,
     next_generation: Script,
+    set_record: Script,
+    delete_record: Script,
     /// Declared last: dropped after the connection handles above.
     runtime: LayerRuntime,
 }
@@ -135,6 +140,8 @@ impl RedisLayer {
                 background_started: AtomicBool::new(false),
                 unlock: Script::new(UNLOCK),
                 next_generation: Script::new(NEXT_GENERATION),
+                set_record: Script::new(record::SET_SCRIPT),
+                delete_record: Script::new(record::DELETE_SCRIPT),
                 settings,
                 runtime,
             }),
@@ -179,6 +186,52 @@ impl RedisLayer {
             .enter(cmd.query_async(&mut connection))
             .await
             .map_err(backend)
+    }
+
+    /// Runs one script on the shared connection, inside the layer's runtime.
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, L2Error> {
+        let mut connection = self.inner.connection.clone();
+        self.inner
+            .runtime
+            .enter(invocation.invoke_async(&mut connection))
+            .await
+            .map_err(backend)
+    }
+
+    /// Writes a record: unconditionally, or only while the key's version counter is `counter`.
+    async fn write(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        generation: u64,
+        counter: Option<u64>,
+    ) -> Result<bool, L2Error> {
+        let limit = self.inner.settings.policy.max_value_size;
+        if value.len() > limit {
+            tracing::debug!(
+                key,
+                len = value.len(),
+                limit,
+                "value over the L2 size limit; not written"
+            );
+            return Err(L2Error::TooLarge {
+                len: value.len(),
+                limit,
+            });
+        }
+        let space = self.space()?;
+        let mut invocation = self.inner.set_record.key(space.data_key(key, generation));
+        invocation.arg(value).arg(px(ttl));
+        match counter {
+            Some(n) => invocation.arg(n),
+            None => invocation.arg(""),
+        };
+        let stored: u8 = self.invoke(&invocation).await?;
+        Ok(stored == 1)
     }
 
     /// The generation to use: the cached one, or (only while unknown) read from Redis.
@@ -267,43 +320,51 @@ impl L2 for RedisLayer {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
+        Ok(self.get_versioned(key).await?.0)
+    }
+
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
         let space = self.space()?;
         let generation = self.generation(space).await?;
-        self.query(redis::cmd("GET").arg(space.data_key(key, generation)))
-            .await
+        let stored: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(space.data_key(key, generation)))
+            .await?;
+        let (value, counter) = stored.map_or((None, 0), record::parse);
+        Ok((value, record::pack(generation, counter)))
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error> {
-        let limit = self.inner.settings.policy.max_value_size;
-        if value.len() > limit {
-            tracing::debug!(
-                key,
-                len = value.len(),
-                limit,
-                "value over the L2 size limit; not written"
-            );
-            return Err(L2Error::TooLarge {
-                len: value.len(),
-                limit,
-            });
+        let generation = self.generation(self.space()?).await?;
+        self.write(key, value, ttl, generation, None)
+            .await
+            .map(drop)
+    }
+
+    async fn set_if_version(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        version: u64,
+    ) -> Result<bool, L2Error> {
+        let generation = self.generation(self.space()?).await?;
+        let (loaded_in, counter) = record::unpack(version);
+        if loaded_in != record::generation_part(generation) {
+            // Cleared since the load began: its value may predate the clear.
+            return Ok(false);
         }
-        let space = self.space()?;
-        let generation = self.generation(space).await?;
-        self.query(
-            redis::cmd("SET")
-                .arg(space.data_key(key, generation))
-                .arg(value)
-                .arg("PX")
-                .arg(px(ttl)),
-        )
-        .await
+        self.write(key, value, ttl, generation, Some(counter)).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), L2Error> {
         let space = self.space()?;
         let generation = self.generation(space).await?;
-        self.query(redis::cmd("DEL").arg(space.data_key(key, generation)))
-            .await
+        let mut invocation = self
+            .inner
+            .delete_record
+            .key(space.data_key(key, generation));
+        invocation.arg(px(self.inner.settings.tombstone_ttl));
+        self.invoke::<u64>(&invocation).await.map(drop)
     }
 
     async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error> {
@@ -334,15 +395,9 @@ impl L2 for RedisLayer {
     async fn clear(&self) -> Result<(), L2Error> {
         let space = self.space()?;
         let floor = self.inner.backplane.generation.floor();
-        let mut connection = self.inner.connection.clone();
         let mut invocation = self.inner.next_generation.key(space.generation_key());
         invocation.arg(floor);
-        let generation: u64 = self
-            .inner
-            .runtime
-            .enter(invocation.invoke_async(&mut connection))
-            .await
-            .map_err(backend)?;
+        let generation: u64 = self.invoke(&invocation).await?;
         let adopted = self.inner.backplane.generation.adopt(generation);
         tracing::debug!(
             namespace = space.namespace(),
@@ -380,14 +435,9 @@ impl L2 for RedisLayer {
 
     async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error> {
         let space = self.space()?;
-        let mut connection = self.inner.connection.clone();
         let mut invocation = self.inner.unlock.key(space.lock_key(key));
         invocation.arg(token);
-        self.inner
-            .runtime
-            .enter(invocation.invoke_async::<()>(&mut connection))
-            .await
-            .map_err(backend)
+        self.invoke::<()>(&invocation).await
     }
 
     fn policy(&self) -> L2Policy {

@@ -24,6 +24,7 @@ mod error;
 mod generation;
 mod keys;
 mod layer;
+mod record;
 mod runtime;
 
 pub use builder::RedisLayerBuilder;

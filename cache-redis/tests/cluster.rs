@@ -57,6 +57,22 @@ async fn everything_works_on_a_cluster() {
     );
     a.delete(&format!("{ns}:item:0")).await.unwrap();
     assert_eq!(b.get(&format!("{ns}:item:0")).await.unwrap(), None);
+    // Versioned writes (check-and-set scripts on one key) work on every node too.
+    for i in 0..10 {
+        let key = format!("{ns}:versioned:{i}");
+        let (_, v) = a.get_versioned(&key).await.unwrap();
+        b.delete(&key).await.unwrap();
+        let ttl = Duration::from_secs(60);
+        assert!(!a
+            .set_if_version(&key, b"old".to_vec(), ttl, v)
+            .await
+            .unwrap());
+        let (_, v) = a.get_versioned(&key).await.unwrap();
+        assert!(a
+            .set_if_version(&key, b"new".to_vec(), ttl, v)
+            .await
+            .unwrap());
+    }
 
     // Tags: many of them, read in one MGET.
     let tags: Vec<String> = (0..20).map(|i| format!("tag:{i}")).collect();

@@ -60,6 +60,127 @@ async fn get_set_delete_round_trip() {
 }
 
 #[tokio::test]
+async fn a_delete_moves_the_version_so_an_older_load_cannot_store() {
+    let server = RedisServer::start();
+    let ns = namespace("versions");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:k");
+    let ttl = Duration::from_secs(60);
+
+    let (value, v0) = layer.get_versioned(&key).await.unwrap();
+    assert_eq!(value, None);
+    assert!(layer
+        .set_if_version(&key, b"a".to_vec(), ttl, v0)
+        .await
+        .unwrap());
+    assert_eq!(
+        layer.get_versioned(&key).await.unwrap(),
+        (Some(b"a".to_vec()), v0)
+    );
+
+    // A load began at v0; the key is invalidated meanwhile: its value is refused.
+    layer.delete(&key).await.unwrap();
+    let (value, v1) = layer.get_versioned(&key).await.unwrap();
+    assert_eq!(value, None);
+    assert_ne!(v1, v0);
+    assert!(!layer
+        .set_if_version(&key, b"old".to_vec(), ttl, v0)
+        .await
+        .unwrap());
+    assert_eq!(layer.get(&key).await.unwrap(), None);
+    // A load that began after the delete stores.
+    assert!(layer
+        .set_if_version(&key, b"new".to_vec(), ttl, v1)
+        .await
+        .unwrap());
+    // A plain write keeps the version.
+    layer.set(&key, b"set".to_vec(), ttl).await.unwrap();
+    assert_eq!(
+        layer.get_versioned(&key).await.unwrap(),
+        (Some(b"set".to_vec()), v1)
+    );
+    // Deleting an absent key moves its version too.
+    let other = format!("{ns}:absent");
+    let (_, a0) = layer.get_versioned(&other).await.unwrap();
+    layer.delete(&other).await.unwrap();
+    assert!(!layer
+        .set_if_version(&other, b"x".to_vec(), ttl, a0)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn a_clear_refuses_values_loaded_before_it() {
+    let server = RedisServer::start();
+    let ns = namespace("versions-clear");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:k");
+    let ttl = Duration::from_secs(60);
+    let (_, before) = layer.get_versioned(&key).await.unwrap();
+    layer.clear().await.unwrap();
+    assert!(!layer
+        .set_if_version(&key, b"old".to_vec(), ttl, before)
+        .await
+        .unwrap());
+    let (_, after) = layer.get_versioned(&key).await.unwrap();
+    assert!(layer
+        .set_if_version(&key, b"new".to_vec(), ttl, after)
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn tombstones_expire_after_their_ttl() {
+    let server = RedisServer::start();
+    let ns = namespace("tombstone");
+    let layer = RedisLayer::builder(server.url())
+        .tombstone_ttl(Duration::from_millis(1500))
+        .build()
+        .await
+        .unwrap();
+    layer.attach(&ns, 1, Recorder::new());
+    let key = format!("{ns}:k");
+    layer
+        .set(&key, b"v".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    layer.delete(&key).await.unwrap();
+    let redis_key = format!("{ns}:@0:k");
+    assert_eq!(server.cli(&["GET", &redis_key]), "T1");
+    let pttl: i64 = server.cli(&["PTTL", &redis_key]).parse().unwrap();
+    assert!(
+        pttl > 0 && pttl <= 1500,
+        "tombstone TTL applied, got {pttl}"
+    );
+}
+
+#[tokio::test]
+async fn foreign_bytes_under_a_key_are_returned_as_is_and_overwritable() {
+    let server = RedisServer::start();
+    let ns = namespace("foreign");
+    let (layer, _) = attached(&server, &ns, 1).await;
+    let key = format!("{ns}:k");
+    let redis_key = format!("{ns}:@0:k");
+    for raw in [&b"\xffgarbage"[..], b"V", b"T9x", b"V1:x"] {
+        server.raw(&[b"SET", redis_key.as_bytes(), raw]);
+        let (value, version) = layer.get_versioned(&key).await.unwrap();
+        if raw == b"V1:x" {
+            assert_eq!(value.as_deref(), Some(&b"x"[..]));
+        } else {
+            assert_eq!(value.as_deref(), Some(raw), "handed over as is");
+        }
+        assert!(layer
+            .set_if_version(&key, b"fresh".to_vec(), Duration::from_secs(60), version)
+            .await
+            .unwrap());
+        assert_eq!(
+            layer.get(&key).await.unwrap().as_deref(),
+            Some(&b"fresh"[..])
+        );
+    }
+}
+
+#[tokio::test]
 async fn values_are_stored_with_the_ttl_and_expire() {
     let server = RedisServer::start();
     let ns = namespace("ttl");

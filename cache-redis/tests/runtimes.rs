@@ -118,3 +118,79 @@ fn a_reconnect_made_in_a_runtime_that_then_dies_does_not_break_the_layer() {
         assert_eq!(layer.get(&key).await.unwrap().as_deref(), Some(&b"v"[..]));
     });
 }
+
+/// A cache outlives the runtime of its first callers (a globally installed cache, or one built in
+/// a `#[tokio::test]`). Its background replay of failed invalidations must too: issue 4 says an
+/// invalidation that failed during an outage reaches L2 when Redis is back, even when no call
+/// touches L2 afterwards. Fails while cache-core marks "a retry task is running" with a flag that
+/// is never reset when that task's runtime shuts down with it.
+#[test]
+fn replay_of_failed_invalidations_survives_the_runtime_that_started_it() {
+    use cache_core::{Cache, EntryOptions};
+    const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60));
+
+    let server = RedisServer::start();
+    let ns = namespace("runtimes-replay");
+    // A long health interval: the backplane must not notice the short pauses, so nothing but
+    // the cache's own retry task can replay.
+    let layer_for = |url: String| async move {
+        RedisLayer::builder(url)
+            .timeout(Duration::from_millis(100))
+            .breaker(100, Duration::from_millis(50))
+            .health_interval(Duration::from_secs(60))
+            .build()
+            .await
+            .unwrap()
+    };
+    let first = runtime();
+    let writer = first.block_on(async {
+        let cache = Cache::builder()
+            .namespace(ns.as_str())
+            .l2(layer_for(server.url()).await)
+            .build();
+        let _: String = cache
+            .get_or_load("A", &OPTS, || async { Ok::<_, std::io::Error>("a".into()) })
+            .await
+            .unwrap();
+        server.pause();
+        cache.invalidate("A").await;
+        cache
+    });
+    // The retry task started above dies with this runtime, Redis still paused.
+    first.shutdown_timeout(Duration::from_secs(1));
+    server.resume();
+
+    let second = runtime();
+    second.block_on(async {
+        // Recovers here: the next L2 call replays "A" first.
+        let _: String = writer
+            .get_or_load("K", &OPTS, || async {
+                Ok::<_, std::io::Error>("old".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(writer.stats().pending_invalidations, 0);
+
+        // A second outage: "K" is invalidated while Redis is paused, then nothing touches L2.
+        server.pause();
+        writer.invalidate("K").await;
+        server.resume();
+        eventually(
+            WAIT,
+            "the failed delete of K is replayed in the background",
+            || async { writer.stats().pending_invalidations == 0 },
+        )
+        .await;
+        let reader = Cache::builder()
+            .namespace(ns.as_str())
+            .l2(layer_for(server.url()).await)
+            .build();
+        let v: String = reader
+            .get_or_load("K", &OPTS, || async {
+                Ok::<_, std::io::Error>("new".into())
+            })
+            .await
+            .unwrap();
+        assert_eq!(v, "new", "the old K came back from L2");
+    });
+}

@@ -233,3 +233,54 @@ async fn corrupt_bytes_in_redis_are_a_counted_miss_then_overwritten() {
     assert_eq!(v, "fresh");
     assert_eq!(b.cache.stats().l2_hits, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_that_read_the_source_before_an_invalidation_elsewhere_cannot_store_it() {
+    let server = RedisServer::start();
+    let ns = namespace("load-race");
+    // No backplane for A: only the key's version in Redis can stop its write.
+    let a_layer = cache_redis::RedisLayer::builder(server.url())
+        .backplane(false)
+        .build()
+        .await
+        .unwrap();
+    let a = Instance {
+        cache: cache_core::Cache::builder()
+            .namespace(ns.as_str())
+            .l2(a_layer.clone())
+            .build(),
+        layer: a_layer,
+    };
+    let writer = Instance::new(&server.url(), &ns).await;
+    let (read_source, source_read) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = tokio::sync::oneshot::channel::<()>();
+
+    let slow_load = {
+        let cache = a.cache.clone();
+        tokio::spawn(async move {
+            cache
+                .get_or_load("K", &OPTS, || async move {
+                    let old = "old".to_string(); // read from the source of truth
+                    let _ = read_source.send(());
+                    let _ = released.await;
+                    Ok::<_, std::io::Error>(old)
+                })
+                .await
+        })
+    };
+    source_read.await.unwrap();
+    // Another instance writes the source and invalidates K, while A's load is in flight.
+    writer.cache.invalidate("K").await;
+    release.send(()).unwrap();
+    assert_eq!(slow_load.await.unwrap().unwrap(), "old");
+
+    let loads = Loads::default();
+    let fresh = Instance::new(&server.url(), &ns).await;
+    let v: String = fresh
+        .cache
+        .get_or_load("K", &OPTS, loads.returning("new".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(v, "new", "the old value did not reach L2");
+    assert_eq!(loads.count(), 1);
+}
