@@ -350,3 +350,40 @@ async fn ttl_expires_values() {
     short_lived(&c, &calls, 1).await;
     assert_eq!(calls.get(), 2);
 }
+
+#[cached(key = "slow:<n>", cache = cache)]
+async fn slow(cache: &Cache, calls: &Calls, n: u32) -> u32 {
+    calls.hit();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    n
+}
+
+#[tokio::test]
+async fn concurrent_misses_run_the_body_once() {
+    let (c, calls) = (cache(), Calls::default());
+    let all = futures_util::future::join_all((0..20).map(|_| slow(&c, &calls, 1))).await;
+    assert!(all.iter().all(|v| *v == 1));
+    assert_eq!(calls.get(), 1);
+}
+
+#[cached(key = "fail-safe:<n>", ttl = "50ms", stale = "1h", cache = cache)]
+async fn fail_safe(cache: &Cache, calls: &Calls, n: u32) -> Result<u32, NotFound> {
+    if calls.hit() == 1 {
+        Ok(n)
+    } else {
+        Err(NotFound)
+    }
+}
+
+#[tokio::test]
+async fn stale_serves_the_last_value_when_the_body_fails() {
+    let (c, calls) = (cache(), Calls::default());
+    assert_eq!(fail_safe(&c, &calls, 4).await, Ok(4));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        fail_safe(&c, &calls, 4).await,
+        Ok(4),
+        "the stale value is served"
+    );
+    assert_eq!(calls.get(), 2, "after the body ran and failed");
+}

@@ -96,11 +96,11 @@ pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```rust,ignore
 /// #[invalidates(get_product(id), key = "product-page:<p.slug>", tags = ["catalog"])]
-/// async fn update_product(id: u64, p: Product) -> Result<(), DbError> { … }
+/// async fn update_product(id: u64, p: Product) -> Result<(), DbError> { /* ... */ }
 ///
 /// impl Catalog {
 ///     #[invalidates(self.get(id))]               // or Self::get(self, id)
-///     async fn rename(&self, id: u64, name: String) -> Result<(), DbError> { … }
+///     async fn rename(&self, id: u64, name: String) -> Result<(), DbError> { /* ... */ }
 /// }
 /// ```
 ///

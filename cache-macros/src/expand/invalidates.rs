@@ -1,0 +1,151 @@
+//! `#[invalidates]`: render the keys and tags, run the body, invalidate (for `Result`, on `Ok`).
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::{Expr, ItemFn};
+
+use super::{as_cache, key_fn_name, local, not_a_fn, render_tag, with_errors};
+use crate::args::InvalidatesArgs;
+use crate::errors::Errors;
+use crate::signature::{Function, Reader, TypeScan};
+use crate::validate;
+
+/// Expands `#[invalidates(attr)]` on `item`.
+pub(crate) fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let item_fn = match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) => f,
+        Err(_) => return not_a_fn("#[invalidates]", item),
+    };
+    let mut errors = Errors::default();
+    let args = InvalidatesArgs::parse(attr, &mut errors);
+    let f = Function::analyze(item_fn, Reader::Invalidates, &mut errors);
+    validate::invalidates(&f, &args, &mut errors);
+    let targets: Vec<TokenStream> = args
+        .targets
+        .iter()
+        .filter_map(|t| errors.take(key_builder_call(t)))
+        .collect();
+    match errors.finish() {
+        Ok(()) => expand_invalidates(&f, &args, &targets),
+        Err(e) => with_errors(&f.item, e),
+    }
+}
+
+/// `get_product(id)` → `__layercache_key_get_product(&(id))`; `self.get(id)` →
+/// `self.__layercache_key_get(&(id))`. The builder's name carries the span of the name written
+/// in the attribute, so a function that is not `#[cached]` is reported there.
+fn key_builder_call(target: &Expr) -> syn::Result<TokenStream> {
+    let by_ref = |args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>| -> Vec<TokenStream> {
+        args.iter()
+            .map(|a| match a {
+                Expr::Path(_)
+                | Expr::Field(_)
+                | Expr::Lit(_)
+                | Expr::Call(_)
+                | Expr::MethodCall(_) => {
+                    quote_spanned!(a.span()=> &#a)
+                }
+                _ => quote_spanned!(a.span()=> &(#a)),
+            })
+            .collect()
+    };
+    match target {
+        Expr::Call(call) => {
+            let Expr::Path(path) = &*call.func else {
+                return Err(syn::Error::new_spanned(
+                    &call.func,
+                    "expected the name of a `#[cached]` function, as in `get_product(id)`",
+                ));
+            };
+            let mut path = path.path.clone();
+            if let Some(last) = path.segments.last_mut() {
+                last.ident = key_fn_name(&last.ident);
+            }
+            let args = by_ref(&call.args);
+            Ok(quote!(#path(#(#args),*)))
+        }
+        Expr::MethodCall(m) => {
+            let receiver = &m.receiver;
+            let receiver = match &**receiver {
+                Expr::Path(_)
+                | Expr::Field(_)
+                | Expr::MethodCall(_)
+                | Expr::Call(_)
+                | Expr::Paren(_) => receiver.to_token_stream(),
+                other => quote!((#other)),
+            };
+            let method = key_fn_name(&m.method);
+            let turbofish = &m.turbofish;
+            let args = by_ref(&m.args);
+            Ok(quote!(#receiver.#method #turbofish(#(#args),*)))
+        }
+        other => Err(syn::Error::new_spanned(
+            other,
+            "expected a call of a `#[cached]` function, as in `get_product(id)` or `self.get(id)`",
+        )),
+    }
+}
+
+fn expand_invalidates(
+    f: &Function,
+    args: &InvalidatesArgs,
+    targets: &[TokenStream],
+) -> TokenStream {
+    let item = &f.item;
+    let (attrs, vis, sig, block) = (&item.attrs, &item.vis, &item.sig, &item.block);
+    let (cache, invalidation, result) = (local("cache"), local("invalidation"), local("result"));
+
+    let uses_cache = !(args.keys.is_empty() && args.tags.is_empty());
+    let cache_binding = uses_cache.then(|| {
+        let expr = match &args.cache {
+            Some(expr) => as_cache(expr),
+            None => quote!(::layercache::__private::global_cache()),
+        };
+        quote!(let #cache = #expr;)
+    });
+    let k = local("k");
+    let keys = args.keys.iter().map(|t| {
+        let render = t.render_calls();
+        quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
+    });
+    let tags = args.tags.iter().map(|t| {
+        let tag = render_tag(t);
+        quote!(.tag(&#cache, #tag))
+    });
+    let before = args
+        .before
+        .as_ref()
+        .map(|_| quote!(#invalidation.run().await;));
+
+    let ret = &f.output.ty;
+    let mut scan = TypeScan::default();
+    syn::visit::Visit::visit_type(&mut scan, ret);
+    let body = if scan.impl_trait.is_some() {
+        quote!(async #block.await)
+    } else {
+        quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+    };
+    let after = if f.output.is_result() {
+        quote! {
+            if #result.is_ok() {
+                #invalidation.run().await;
+            }
+        }
+    } else {
+        quote!(#invalidation.run().await;)
+    };
+    quote! {
+        #(#attrs)* #vis #sig {
+            #cache_binding
+            let #invalidation = ::layercache::__private::Invalidations::new()
+                #(.key(#targets))*
+                #(#keys)*
+                #(#tags)*;
+            #before
+            let #result = #body;
+            #after
+            #result
+        }
+    }
+}
