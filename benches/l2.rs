@@ -299,7 +299,11 @@ fn rt_handle() -> &'static tokio::runtime::Runtime {
 
 /// Criterion measures one variant after the other; on a shared machine the load drifts between
 /// them. This runs the variants in alternating short bursts and prints medians and ratios.
+/// Set `L2_BENCH_NO_SUMMARY=1` to skip it (e.g. under a profiler).
 fn interleaved_summary(_c: &mut Criterion) {
+    if std::env::var_os("L2_BENCH_NO_SUMMARY").is_some() {
+        return;
+    }
     const ROUNDS: usize = 15;
     const SEQ_OPS: u64 = 2_000;
     const PAR_OPS: u64 = 64_000;
