@@ -17,7 +17,7 @@ pub use cache_core::{
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]
-pub use cache_redis::RedisLayer;
+pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]
 pub mod __private;
@@ -26,7 +26,9 @@ static GLOBAL: OnceLock<Cache> = OnceLock::new();
 
 /// Why [`install`] refused a cache.
 #[derive(Debug, thiserror::Error)]
-#[error("a global cache is already installed (namespace `{namespace}`); install it once, at start-up")]
+#[error(
+    "a global cache is already installed (namespace `{namespace}`); install it once, at start-up"
+)]
 pub struct AlreadyInstalled {
     /// Namespace of the cache that was installed first.
     pub namespace: String,

@@ -15,6 +15,24 @@ use crate::options::EntryOptions;
 use crate::pending_invalidations::Pending;
 use crate::stats::Counters;
 
+/// Clears `L2Link::retrying` when the replay-retry task ends, however it ends: done, or dropped
+/// with its runtime (even before its first poll). The next failed replay starts a new task.
+struct RetryFlag(std::sync::Weak<crate::cache::CacheInner>);
+
+impl Drop for RetryFlag {
+    fn drop(&mut self) {
+        if let Some(l2) = self
+            .0
+            .upgrade()
+            .as_ref()
+            .and_then(|inner| inner.l2.as_ref())
+        {
+            l2.retrying
+                .store(false, std::sync::atomic::Ordering::Release);
+        }
+    }
+}
+
 /// What an L2 lookup found.
 pub(crate) enum L2Read<V> {
     Fresh(V),
@@ -385,6 +403,7 @@ impl Cache {
             .policy
             .breaker_cool_down
             .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let flag = RetryFlag(weak.clone());
         rt.spawn(async move {
             loop {
                 tokio::time::sleep(pause).await;
@@ -392,8 +411,7 @@ impl Cache {
                 let cache = Cache { inner };
                 let Some(l2) = &cache.inner.l2 else { return };
                 if cache.replay_pending(l2).await {
-                    l2.retrying
-                        .store(false, std::sync::atomic::Ordering::Release);
+                    drop(flag);
                     // Work added between the replay and the flag reset gets its own task.
                     if l2.pending.any() {
                         cache.spawn_replay_retries(l2);

@@ -32,7 +32,7 @@ type Shard = Mutex<HashMap<String, Arc<Flight>>>;
 /// The in-flight loads of one cache.
 pub(crate) struct SingleFlight {
     shards: Box<[Shard]>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: foldhash::fast::RandomState,
 }
 
 /// Held by the one caller that loads a key.
@@ -131,9 +131,12 @@ impl LeaderGuard<'_> {
 
     /// Hands the outcome to every waiter and ends the flight.
     pub(crate) fn complete(self, outcome: Outcome) {
-        // Remove first, so a caller arriving now starts a new flight and sees the L1 fill.
+        // Remove first, so a caller arriving now starts a new flight and sees the L1 fill; after
+        // that nobody can subscribe, so with no receiver there is no one to tell.
         self.remove();
-        self.flight.done.send_replace(Some(outcome));
+        if self.flight.done.receiver_count() > 0 {
+            self.flight.done.send_replace(Some(outcome));
+        }
     }
 
     fn remove(&self) {
