@@ -16,43 +16,106 @@ pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
 
-/// The installed cache (or the L1-only default), as an owned handle.
-pub fn global_cache() -> Cache {
-    crate::global().clone()
+/// The cache a `#[cached]` function uses: borrowed when it can be (the global cache, a field of
+/// `self`, a `&Cache` argument), so a hit does not touch the handle's reference count.
+pub enum CacheRef<'a> {
+    /// A cache that outlives the call.
+    Borrowed(&'a Cache),
+    /// A cache handle an expression returned.
+    Owned(Cache),
 }
 
-/// What `cache = expr` accepts.
+impl Deref for CacheRef<'_> {
+    type Target = Cache;
+    fn deref(&self) -> &Cache {
+        match self {
+            CacheRef::Borrowed(c) => c,
+            CacheRef::Owned(c) => c,
+        }
+    }
+}
+
+impl CacheRef<'_> {
+    /// An owned handle (a cheap clone when borrowed).
+    pub fn into_owned(self) -> Cache {
+        match self {
+            CacheRef::Borrowed(c) => c.clone(),
+            CacheRef::Owned(c) => c,
+        }
+    }
+}
+
+/// The installed cache (or the L1-only default).
+pub fn global_cache() -> CacheRef<'static> {
+    CacheRef::Borrowed(crate::global())
+}
+
+/// A cache that can be borrowed: `Cache`, `Arc<Cache>`, `Box<Cache>` and references to them.
 #[diagnostic::on_unimplemented(
-    message = "`cache = ...` must be a `layercache::Cache`, not `{Self}`",
+    message = "`cache = ...` must be a `layercache::Cache` or a reference to one, not `{Self}`",
     label = "not a cache",
     note = "pass a `Cache`, a `&Cache` or an `Arc<Cache>`, e.g. `cache = self.cache`"
 )]
 pub trait AsCache {
-    /// A handle on the cache (a cheap clone).
-    fn to_cache(&self) -> Cache;
+    /// The cache.
+    fn as_cache(&self) -> &Cache;
 }
 
 impl AsCache for Cache {
-    fn to_cache(&self) -> Cache {
-        self.clone()
+    fn as_cache(&self) -> &Cache {
+        self
     }
 }
 
 impl<T: AsCache + ?Sized> AsCache for &T {
-    fn to_cache(&self) -> Cache {
-        (**self).to_cache()
+    fn as_cache(&self) -> &Cache {
+        (**self).as_cache()
     }
 }
 
 impl<T: AsCache + ?Sized> AsCache for Arc<T> {
-    fn to_cache(&self) -> Cache {
-        (**self).to_cache()
+    fn as_cache(&self) -> &Cache {
+        (**self).as_cache()
     }
 }
 
 impl<T: AsCache + ?Sized> AsCache for Box<T> {
-    fn to_cache(&self) -> Cache {
-        (**self).to_cache()
+    fn as_cache(&self) -> &Cache {
+        (**self).as_cache()
+    }
+}
+
+/// An owned handle on `cache` (for a cache computed from an argument the loader takes by value).
+pub fn cache_owned<T: AsCache + ?Sized>(cache: &T) -> CacheRef<'static> {
+    CacheRef::Owned(cache.as_cache().clone())
+}
+
+/// What `cache = expr` accepts: a reference to a cache (borrowed) or a `Cache` / `Arc<Cache>` value.
+#[diagnostic::on_unimplemented(
+    message = "`cache = ...` must be a `layercache::Cache` or a reference to one, not `{Self}`",
+    label = "not a cache",
+    note = "pass a `Cache`, a `&Cache` or an `Arc<Cache>`, e.g. `cache = self.cache`"
+)]
+pub trait IntoCacheRef<'a> {
+    /// The cache, borrowed for `'a` when possible.
+    fn into_cache_ref(self) -> CacheRef<'a>;
+}
+
+impl<'a, T: AsCache + ?Sized> IntoCacheRef<'a> for &'a T {
+    fn into_cache_ref(self) -> CacheRef<'a> {
+        CacheRef::Borrowed(self.as_cache())
+    }
+}
+
+impl<'a> IntoCacheRef<'a> for Cache {
+    fn into_cache_ref(self) -> CacheRef<'a> {
+        CacheRef::Owned(self)
+    }
+}
+
+impl<'a> IntoCacheRef<'a> for Arc<Cache> {
+    fn into_cache_ref(self) -> CacheRef<'a> {
+        CacheRef::Owned((*self).clone())
     }
 }
 
@@ -195,11 +258,11 @@ pub fn tag(render: impl FnOnce(&mut KeyBuilder)) -> String {
 }
 
 /// Renders a key template of `#[invalidates(key = ...)]` in `cache`'s namespace.
-pub fn key(cache: &Cache, render: impl FnOnce(&mut KeyBuilder)) -> (Cache, CacheKey) {
+pub fn key<'a>(cache: &'a Cache, render: impl FnOnce(&mut KeyBuilder)) -> (CacheRef<'a>, CacheKey) {
     let mut builder = cache.key_builder();
     render(&mut builder);
     let key = cache.finish_key(builder);
-    (cache.clone(), key)
+    (CacheRef::Borrowed(cache), key)
 }
 
 /// Gives the body of an `#[invalidates]` function its declared return type up front, so `?` and
@@ -222,8 +285,8 @@ impl Invalidations {
     }
 
     /// A key, in the cache it lives in.
-    pub fn key(mut self, (cache, key): (Cache, CacheKey)) -> Self {
-        self.keys.push((cache, key));
+    pub fn key(mut self, (cache, key): (CacheRef<'_>, CacheKey)) -> Self {
+        self.keys.push((cache.into_owned(), key));
         self
     }
 

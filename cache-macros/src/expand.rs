@@ -372,23 +372,65 @@ impl Cached<'_> {
         let cfgs = item.attrs.iter().filter(|a| is_cfg(a));
         let vis = &item.vis;
         let name = key_fn_name(f.ident());
-        let generics = &item.sig.generics;
+        // With `cache = expr`, the reference parameters and `self` are borrowed for `'__cache`, so
+        // the cache can be borrowed from them. A cache computed from an owned parameter is cloned
+        // instead: the loader moves that parameter while the cache is in use.
+        let mentioned = self.args.cache.as_ref().map(|e| {
+            let mut idents = Vec::new();
+            collect_idents(e.to_token_stream(), &mut idents);
+            idents
+        });
+        let owned_root = mentioned.as_ref().is_some_and(|m| {
+            f.params
+                .iter()
+                .any(|p| !matches!(p.ty, Type::Reference(_)) && m.contains(&p.ident.to_string()))
+        });
+        let lifetime = (self.args.cache.is_some() && !owned_root)
+            .then(|| syn::Lifetime::new("'__cache", Span::call_site()));
+        let mut generics = item.sig.generics.clone();
+        if let Some(lt) = &lifetime {
+            generics.params.insert(
+                0,
+                syn::GenericParam::Lifetime(syn::LifetimeParam::new(lt.clone())),
+            );
+        }
         let where_clause = &generics.where_clause;
-        let receiver = f.receiver.as_ref().map(|r| quote!(#r,));
+        let receiver = f.receiver.as_ref().map(|r| match &lifetime {
+            Some(lt) => {
+                let self_token = &r.self_token;
+                quote!(&#lt #self_token,)
+            }
+            None => quote!(#r,),
+        });
         let params = f.params.iter().map(|p| {
             let ident = &p.ident;
-            match &p.ty {
-                Type::Reference(r) => {
-                    let (lifetime, elem) = (&r.lifetime, &r.elem);
-                    quote!(#ident: &#lifetime #elem)
+            match (&lifetime, &p.ty) {
+                (Some(lt), Type::Reference(r)) => {
+                    let elem = &r.elem;
+                    quote!(#ident: &#lt #elem)
                 }
-                ty => quote!(#ident: &#ty),
+                (None, Type::Reference(r)) => {
+                    let (lt, elem) = (&r.lifetime, &r.elem);
+                    quote!(#ident: &#lt #elem)
+                }
+                (_, ty) => quote!(#ident: &#ty),
             }
         });
         let (cache, key) = (local("cache"), local("key"));
-        let cache_expr = match &self.args.cache {
-            Some(expr) => as_cache(expr),
-            None => quote!(::layercache::__private::global_cache()),
+        let (cache_expr, cache_lifetime) = match (&self.args.cache, &lifetime) {
+            (Some(expr), Some(lt)) => (
+                cache_ref(expr, &|i| i == "self" || f.param(&i.to_string()).is_some()),
+                quote!(#lt),
+            ),
+            (Some(expr), None) => {
+                let owned =
+                    quote_spanned!(expr.span()=> ::layercache::__private::cache_owned(&(#expr)));
+                (owned, quote!('static))
+            }
+            (None, _) => (
+                quote!(::layercache::__private::global_cache()),
+                quote!('static),
+            ),
         };
         let render = match &self.args.key {
             Some(t) => t.render_calls(),
@@ -399,7 +441,7 @@ impl Cached<'_> {
             #[doc(hidden)]
             #[allow(unused_variables, clippy::needless_lifetimes)]
             #vis fn #name #generics (#receiver #(#params),*)
-                -> (::layercache::__private::Cache, ::layercache::__private::CacheKey) #where_clause
+                -> (::layercache::__private::CacheRef<#cache_lifetime>, ::layercache::__private::CacheKey) #where_clause
             {
                 let #cache = #cache_expr;
                 let mut #key = #cache.key_builder();
@@ -539,9 +581,22 @@ fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
     c.to_token_stream()
 }
 
-/// `cache = expr` as a `Cache`; a wrong type is reported at `expr`.
-fn as_cache(expr: &Expr) -> TokenStream {
-    quote_spanned!(expr.span()=> ::layercache::__private::AsCache::to_cache(&(#expr)))
+/// `cache = expr` as a `CacheRef`, borrowing the cache when `expr` is a place (`self.cache`, a
+/// static) and taking it when it is a value (`state.cache()`, a `&Cache` parameter). A wrong type
+/// is reported at `expr`.
+fn cache_ref(expr: &Expr, by_value: &dyn Fn(&Ident) -> bool) -> TokenStream {
+    let place = match expr {
+        Expr::Path(p) => p.path.get_ident().is_none_or(|i| !by_value(i)),
+        Expr::Field(_) | Expr::Index(_) | Expr::Paren(_) => true,
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Deref(_)),
+        _ => false,
+    };
+    let span = expr.span();
+    if place {
+        quote_spanned!(span=> ::layercache::__private::IntoCacheRef::into_cache_ref(&(#expr)))
+    } else {
+        quote_spanned!(span=> ::layercache::__private::IntoCacheRef::into_cache_ref(#expr))
+    }
 }
 
 fn render_tag(t: &Template) -> TokenStream {

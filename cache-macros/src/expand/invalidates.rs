@@ -5,7 +5,7 @@ use quote::{quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::{Expr, ItemFn};
 
-use super::{as_cache, key_fn_name, local, not_a_fn, render_tag, with_errors};
+use super::{cache_ref, key_fn_name, local, not_a_fn, render_tag, with_errors};
 use crate::args::InvalidatesArgs;
 use crate::errors::Errors;
 use crate::signature::{Function, Reader, TypeScan};
@@ -99,7 +99,8 @@ fn expand_invalidates(
     let uses_cache = !(args.keys.is_empty() && args.tags.is_empty());
     let cache_binding = uses_cache.then(|| {
         let expr = match &args.cache {
-            Some(expr) => as_cache(expr),
+            // The writer's own parameters live as long as the cache handle: borrow any place.
+            Some(expr) => cache_ref(expr, &|_| false),
             None => quote!(::layercache::__private::global_cache()),
         };
         quote!(let #cache = #expr;)

@@ -35,10 +35,19 @@ pub struct Category {
     cache = layercache::global(),
 )]
 pub async fn get_product(id: u64, cat: &Category) -> Result<Product, DbError> {
-    Ok(Product { id, category: cat.slug.clone() })
+    Ok(Product {
+        id,
+        category: cat.slug.clone(),
+    })
 }
 
-#[cached(key = "user:<email>", ttl = "10m", cache_none = "30s", l2, codec = "bincode")]
+#[cached(
+    key = "user:<email>",
+    ttl = "10m",
+    cache_none = "30s",
+    l2,
+    codec = "bincode"
+)]
 pub async fn find_user(email: &str) -> Option<String> {
     email.strip_suffix("@example.com").map(str::to_owned)
 }
@@ -113,4 +122,54 @@ async fn reset(n: u32) {}
 
 fn main() {
     let _ = (read_len(String::new()), reset(1), nested::double(1));
+}
+
+/// Every shape `cache = ...` takes: a static, a function returning `&'static Cache`, a field of a
+/// parameter, a parameter, an `Arc`, a value.
+pub mod cache_shapes {
+    use std::sync::{Arc, OnceLock};
+
+    use layercache::{cached, Cache};
+
+    pub static STATIC: OnceLock<Cache> = OnceLock::new();
+
+    pub fn cache() -> &'static Cache {
+        STATIC.get_or_init(|| Cache::builder().build())
+    }
+
+    pub struct State {
+        pub cache: Cache,
+        pub shared: Arc<Cache>,
+    }
+
+    #[cached(key = "a:<n>", cache = cache())]
+    pub async fn from_fn(n: u32) -> u32 {
+        n
+    }
+
+    #[cached(key = "b:<n>", cache = state.cache)]
+    pub async fn from_param_field(state: &State, n: u32) -> u32 {
+        n
+    }
+
+    #[cached(key = "c:<n>", cache = state.shared)]
+    pub async fn from_arc_field(state: State, n: u32) -> u32 {
+        let _ = state;
+        n
+    }
+
+    #[cached(key = "d:<n>", cache = shared)]
+    pub async fn from_arc_param(shared: Arc<Cache>, n: u32) -> u32 {
+        n
+    }
+
+    #[cached(key = "e:<n>", cache = &*c)]
+    pub async fn from_reborrow(c: &Cache, n: u32) -> u32 {
+        n
+    }
+
+    #[cached(key = "f:<n>", cache = Cache::builder().build())]
+    pub async fn from_value(n: u32) -> u32 {
+        n
+    }
 }
