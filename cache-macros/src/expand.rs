@@ -423,8 +423,8 @@ impl Cached<'_> {
                 quote!(#lt),
             ),
             (Some(expr), None) => {
-                let owned =
-                    quote_spanned!(expr.span()=> ::layercache::__private::cache_owned(&(#expr)));
+                let span = Span::call_site().located_at(expr.span());
+                let owned = quote_spanned!(span=> ::layercache::__private::cache_owned(&(#expr)));
                 (owned, quote!('static))
             }
             (None, _) => (
@@ -591,7 +591,9 @@ fn cache_ref(expr: &Expr, by_value: &dyn Fn(&Ident) -> bool) -> TokenStream {
         Expr::Unary(u) => matches!(u.op, syn::UnOp::Deref(_)),
         _ => false,
     };
-    let span = expr.span();
+    // Located at `expr` (where a wrong type is reported) but in the macro's context, so lints
+    // about the generated borrow do not fire in the user's code.
+    let span = Span::call_site().located_at(expr.span());
     if place {
         quote_spanned!(span=> ::layercache::__private::IntoCacheRef::into_cache_ref(&(#expr)))
     } else {

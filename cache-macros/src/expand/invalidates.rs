@@ -99,8 +99,12 @@ fn expand_invalidates(
     let uses_cache = !(args.keys.is_empty() && args.tags.is_empty());
     let cache_binding = uses_cache.then(|| {
         let expr = match &args.cache {
-            // The writer's own parameters live as long as the cache handle: borrow any place.
-            Some(expr) => cache_ref(expr, &|_| false),
+            // A reference parameter is passed as it is; any other place is borrowed.
+            Some(expr) => cache_ref(expr, &|i| {
+                i == "self"
+                    || f.param(&i.to_string())
+                        .is_some_and(|p| matches!(p.ty, syn::Type::Reference(_)))
+            }),
             None => quote!(::layercache::__private::global_cache()),
         };
         quote!(let #cache = #expr;)
