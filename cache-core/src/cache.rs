@@ -139,8 +139,8 @@ impl BackplaneListener for BackplaneReceiver {
         match message.invalidation {
             Invalidation::Key(key) => {
                 tracing::debug!(key, "backplane: key invalidated");
-                inner.l1.remove(&key);
                 inner.flights.invalidate(&key);
+                inner.l1.remove(&key);
             }
             Invalidation::Tag { tag, version } => {
                 tracing::debug!(tag, version, "backplane: tag invalidated");
@@ -148,8 +148,8 @@ impl BackplaneListener for BackplaneReceiver {
             }
             Invalidation::Clear => {
                 tracing::debug!("backplane: namespace cleared");
-                inner.l1.clear();
                 inner.flights.invalidate_all();
+                inner.l1.clear();
             }
         }
     }
@@ -158,8 +158,8 @@ impl BackplaneListener for BackplaneReceiver {
         let Some(inner) = self.0.upgrade() else {
             return;
         };
-        inner.l1.clear();
         inner.flights.invalidate_all();
+        inner.l1.clear();
         Counters::incr(&inner.counters.backplane_reconnects);
         tracing::info!(
             namespace = inner.namespace,
@@ -295,7 +295,7 @@ impl Cache {
         let stamps = self.tag_stamps(opts.tags(), use_l2).await;
         let ttl = opts.ttl.unwrap_or(self.inner.default_ttl);
         let l2 = plan.io.filter(|_| use_l2).map(|io| (io, None));
-        self.store(&key, opts, l2, value, ttl, stamps).await;
+        self.store(&key, opts, l2, value, ttl, stamps, None).await;
         self.notify_others(Invalidation::Key(key.into_string()))
             .await;
     }

@@ -133,8 +133,15 @@ impl L1 {
         }
     }
 
-    pub(crate) fn insert(&self, key: String, entry: L1Entry) {
-        self.entries.insert(key, Arc::new(entry));
+    pub(crate) fn insert(&self, key: String, entry: L1Entry) -> Arc<L1Entry> {
+        let entry = Arc::new(entry);
+        self.entries.insert(key, entry.clone());
+        entry
+    }
+
+    /// Removes `key` only if it still holds `entry`.
+    pub(crate) fn remove_entry(&self, key: &str, entry: &Arc<L1Entry>) {
+        self.remove_if_same(key, entry);
     }
 
     pub(crate) fn remove(&self, key: &str) {
@@ -143,11 +150,8 @@ impl L1 {
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
     fn remove_if_same(&self, key: &str, entry: &Arc<L1Entry>) {
-        if let Some(current) = self.entries.peek(key) {
-            if Arc::ptr_eq(&current, entry) {
-                self.entries.remove(key);
-            }
-        }
+        self.entries
+            .remove_if(key, |current| Arc::ptr_eq(current, entry));
     }
 
     pub(crate) fn clear(&self) {

@@ -12,7 +12,8 @@ use crate::l1::L1Entry;
 use crate::l2::{Invalidation, InvalidationMessage, L2Error};
 use crate::load_plan::ValueIo;
 use crate::options::EntryOptions;
-use crate::pending_invalidations::Pending;
+use crate::pending_invalidations::PendingItem;
+use crate::single_flight::LeaderGuard;
 use crate::stats::Counters;
 
 /// Clears `L2Link::retrying` when the replay-retry task ends, however it ends: done, or dropped
@@ -128,7 +129,8 @@ impl Cache {
     where
         V: Clone + Send + Sync + 'static,
     {
-        self.l2_read_versioned(l2, key, opts, io, &mut None).await
+        self.l2_read_versioned(l2, key, opts, io, &mut None, None)
+            .await
     }
 
     /// [`l2_read`](Self::l2_read) that also reports the key's L2 version in `version`, for a
@@ -140,6 +142,7 @@ impl Cache {
         opts: &EntryOptions,
         io: ValueIo<V>,
         version: &mut Option<u64>,
+        flight: Option<&LeaderGuard<'_>>,
     ) -> L2Read<V>
     where
         V: Clone + Send + Sync + 'static,
@@ -206,7 +209,7 @@ impl Cache {
         Counters::incr(&inner.counters.l2_hits);
         tracing::trace!(layer = "l2", "hit");
         if opts.l1 {
-            self.fill_l1_from(key, opts, &value, &envelope, now);
+            self.fill_l1_from(key, opts, &value, &envelope, now, flight);
         }
         L2Read::Fresh(value)
     }
@@ -235,6 +238,7 @@ impl Cache {
         value: &V,
         envelope: &Envelope,
         now: UnixMillis,
+        flight: Option<&LeaderGuard<'_>>,
     ) {
         let inner = &*self.inner;
         let at = tick();
@@ -256,7 +260,7 @@ impl Cache {
             envelope.tags.clone(),
             weight,
         );
-        inner.l1.insert(key.as_str().to_owned(), entry);
+        self.fill_l1(key, entry, flight);
     }
 
     /// The key's L2 version alone (a refresh skips the value read but still needs it).
@@ -361,27 +365,19 @@ impl Cache {
         let pending = match &invalidation {
             Invalidation::Key(key) => {
                 tracing::debug!(key, "invalidate");
-                inner.l1.remove(key);
+                // Mark the load in flight first, then drop L1: see `Cache::fill_l1`.
                 inner.flights.invalidate(key);
-                Pending {
-                    keys: [key.clone()].into(),
-                    ..Default::default()
-                }
+                inner.l1.remove(key);
+                PendingItem::Key(key.clone())
             }
             Invalidation::Clear => {
-                inner.l1.clear();
                 inner.flights.invalidate_all();
-                Pending {
-                    clear: true,
-                    ..Default::default()
-                }
+                inner.l1.clear();
+                PendingItem::Clear
             }
             Invalidation::Tag { tag, .. } => {
                 inner.tags.bump_local(tag);
-                Pending {
-                    tags: [tag.clone()].into(),
-                    ..Default::default()
-                }
+                PendingItem::Tag(tag.clone())
             }
         };
         let Some(l2) = &inner.l2 else { return };
@@ -449,10 +445,7 @@ impl Cache {
         {
             // Others may keep an old L1 copy: replaying the delete makes everyone reload.
             if let Invalidation::Key(key) = msg.invalidation {
-                l2.pending.add(Pending {
-                    keys: [key].into(),
-                    ..Default::default()
-                });
+                l2.pending.add(PendingItem::Key(key));
                 self.spawn_replay_retries(l2);
             }
         }
@@ -467,68 +460,58 @@ impl Cache {
         if !l2.pending.any() {
             return true;
         }
-        let work = l2.pending.take();
-        let mut failed = Pending::default();
         let mut done = 0u64;
-        if work.clear {
-            let ok = self.l2_call(l2, "clear", l2.layer.clear()).await.is_ok()
-                && self.publish(l2, Invalidation::Clear).await;
-            if ok {
-                done += 1;
-            } else {
-                failed.clear = true;
+        let mut failed = false;
+        for (item, seq) in l2.pending.snapshot() {
+            // Once L2 fails and the breaker opens, the rest waits for the next replay.
+            if failed && l2.breaker.is_open() {
+                break;
             }
-        }
-        for key in work.keys {
-            if failed.len() > 0 && l2.breaker.is_open() {
-                failed.keys.insert(key);
-                continue;
-            }
-            let ok = self
-                .l2_call(l2, "delete", l2.layer.delete(&key))
-                .await
-                .is_ok()
-                && self.publish(l2, Invalidation::Key(key.clone())).await;
-            if ok {
-                done += 1;
-            } else {
-                failed.keys.insert(key);
-            }
-        }
-        for tag in work.tags {
-            if failed.len() > 0 && l2.breaker.is_open() {
-                failed.tags.insert(tag);
-                continue;
-            }
-            let ok = match self.l2_call(l2, "bump_tag", l2.layer.bump_tag(&tag)).await {
-                Ok(version) => {
-                    self.inner.tags.raise(&tag, version);
-                    self.publish(
-                        l2,
-                        Invalidation::Tag {
-                            tag: tag.clone(),
-                            version,
-                        },
-                    )
-                    .await
+            let ok = match &item {
+                PendingItem::Clear => {
+                    self.l2_call(l2, "clear", l2.layer.clear()).await.is_ok()
+                        && self.publish(l2, Invalidation::Clear).await
                 }
-                Err(_) => false,
+                PendingItem::Key(key) => {
+                    self.l2_call(l2, "delete", l2.layer.delete(key))
+                        .await
+                        .is_ok()
+                        && self.publish(l2, Invalidation::Key(key.clone())).await
+                }
+                PendingItem::Tag(tag) => {
+                    match self.l2_call(l2, "bump_tag", l2.layer.bump_tag(tag)).await {
+                        Ok(version) => {
+                            self.inner.tags.raise(tag, version);
+                            self.publish(
+                                l2,
+                                Invalidation::Tag {
+                                    tag: tag.clone(),
+                                    version,
+                                },
+                            )
+                            .await
+                        }
+                        Err(_) => false,
+                    }
+                }
             };
             if ok {
+                l2.pending.confirm(&item, seq);
                 done += 1;
             } else {
-                failed.tags.insert(tag);
+                failed = true;
             }
         }
-        let counters = &self.inner.counters;
         if done > 0 {
-            counters.invalidations_replayed.add(done);
+            self.inner.counters.invalidations_replayed.add(done);
         }
-        if failed.len() == 0 {
+        if !l2.pending.any() {
             return true;
         }
-        let left = l2.pending.add(failed);
-        tracing::warn!(left, "invalidations could not reach L2; kept for replay");
+        tracing::warn!(
+            left = l2.pending.len(),
+            "invalidations could not reach L2; kept for replay"
+        );
         self.spawn_replay_retries(l2);
         false
     }
@@ -547,6 +530,7 @@ impl Cache {
         key: &CacheKey,
         opts: &EntryOptions,
         io: ValueIo<V>,
+        flight: Option<&LeaderGuard<'_>>,
     ) -> LockOutcome<V>
     where
         V: Clone + Send + Sync + 'static,
@@ -569,7 +553,10 @@ impl Cache {
                 Ok(true) => {
                     // The holder before us may have stored the value just now.
                     if waited {
-                        if let L2Read::Fresh(v) = self.l2_read(l2, key, opts, io).await {
+                        if let L2Read::Fresh(v) = self
+                            .l2_read_versioned(l2, key, opts, io, &mut None, flight)
+                            .await
+                        {
                             self.release_lock(l2, key, &token).await;
                             return LockOutcome::Loaded(v);
                         }
@@ -589,7 +576,10 @@ impl Cache {
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_millis(50));
-            if let L2Read::Fresh(v) = self.l2_read(l2, key, opts, io).await {
+            if let L2Read::Fresh(v) = self
+                .l2_read_versioned(l2, key, opts, io, &mut None, flight)
+                .await
+            {
                 return LockOutcome::Loaded(v);
             }
         }

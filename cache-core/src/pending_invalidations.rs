@@ -1,48 +1,36 @@
 //! Invalidations that could not reach L2 (delete, tag bump, clear or publish failed), kept to be
 //! replayed when L2 is back. While any are pending, L2 is not read: an old value there must never
 //! be served after a writer's invalidation returned.
+//!
+//! An item leaves the journal only when its replay is confirmed, and only if it was not added
+//! again meanwhile (each addition gets a new sequence number), so a replay cut short by a
+//! cancelled caller loses nothing, and a newer invalidation of a key is never confirmed by an
+//! older delete.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-/// Pending work, deduplicated: one entry per key or tag (the newest wins, as replaying is
-/// idempotent), and a whole-namespace clear that replaces everything once the bound is hit.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub(crate) struct Pending {
-    pub(crate) keys: HashSet<String>,
-    pub(crate) tags: BTreeSet<String>,
-    pub(crate) clear: bool,
+/// One pending invalidation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum PendingItem {
+    Key(String),
+    Tag(String),
+    Clear,
 }
 
-impl Pending {
-    pub(crate) fn len(&self) -> usize {
-        self.keys.len() + self.tags.len() + usize::from(self.clear)
-    }
-
-    fn merge(&mut self, other: Pending, limit: usize) {
-        if other.clear || self.clear {
-            // A clear covers every key; tags still need their versions bumped so L1s elsewhere
-            // (which only learn through the backplane) drop their copies.
-            self.clear = true;
-            self.keys.clear();
-        } else {
-            self.keys.extend(other.keys);
-        }
-        self.tags.extend(other.tags);
-        if self.len() > limit {
-            self.clear = true;
-            self.keys.clear();
-            self.tags.clear();
-        }
-    }
+#[derive(Debug, Default)]
+struct Journal {
+    items: HashMap<PendingItem, u64>,
+    next_seq: u64,
 }
 
-/// The journal of pending invalidations.
+/// The journal of pending invalidations: one entry per key, tag or clear (the newest wins),
+/// collapsing into one clear of the namespace once over its bound.
 #[derive(Debug)]
 pub(crate) struct PendingInvalidations {
-    pending: Mutex<Pending>,
+    journal: Mutex<Journal>,
     non_empty: AtomicBool,
     limit: usize,
 }
@@ -50,7 +38,7 @@ pub(crate) struct PendingInvalidations {
 impl PendingInvalidations {
     pub(crate) fn new(limit: usize) -> Self {
         PendingInvalidations {
-            pending: Mutex::new(Pending::default()),
+            journal: Mutex::new(Journal::default()),
             non_empty: AtomicBool::new(false),
             limit: limit.max(1),
         }
@@ -61,23 +49,41 @@ impl PendingInvalidations {
         self.non_empty.load(Ordering::Acquire)
     }
 
-    pub(crate) fn add(&self, item: Pending) -> usize {
-        let mut p = self.pending.lock();
-        p.merge(item, self.limit);
-        self.non_empty.store(p.len() > 0, Ordering::Release);
-        p.len()
+    /// Adds `item`; returns how many are pending.
+    pub(crate) fn add(&self, item: PendingItem) -> usize {
+        let mut j = self.journal.lock();
+        j.next_seq += 1;
+        let seq = j.next_seq;
+        j.items.insert(item, seq);
+        if j.items.len() > self.limit {
+            // A clear covers every key and tag: bounded memory, nothing old survives.
+            j.items.clear();
+            j.items.insert(PendingItem::Clear, seq);
+        }
+        self.non_empty.store(true, Ordering::Release);
+        j.items.len()
     }
 
-    /// Takes everything pending (to replay); what fails goes back with [`add`](Self::add).
-    pub(crate) fn take(&self) -> Pending {
-        let mut p = self.pending.lock();
-        let out = std::mem::take(&mut *p);
-        self.non_empty.store(false, Ordering::Release);
-        out
+    /// What to replay, clear first, each with the sequence number to confirm it with.
+    pub(crate) fn snapshot(&self) -> Vec<(PendingItem, u64)> {
+        let j = self.journal.lock();
+        let mut items: Vec<(PendingItem, u64)> =
+            j.items.iter().map(|(i, s)| (i.clone(), *s)).collect();
+        items.sort_by_key(|(i, s)| (!matches!(i, PendingItem::Clear), *s));
+        items
+    }
+
+    /// Marks `item` replayed, unless it was added again after `seq`.
+    pub(crate) fn confirm(&self, item: &PendingItem, seq: u64) {
+        let mut j = self.journal.lock();
+        if j.items.get(item) == Some(&seq) {
+            j.items.remove(item);
+        }
+        self.non_empty.store(!j.items.is_empty(), Ordering::Release);
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.pending.lock().len()
+        self.journal.lock().items.len()
     }
 }
 
@@ -85,11 +91,8 @@ impl PendingInvalidations {
 mod tests {
     use super::*;
 
-    fn key(k: &str) -> Pending {
-        Pending {
-            keys: [k.to_string()].into(),
-            ..Default::default()
-        }
+    fn key(k: &str) -> PendingItem {
+        PendingItem::Key(k.to_string())
     }
 
     #[test]
@@ -99,11 +102,37 @@ mod tests {
         j.add(key("a"));
         assert_eq!(j.len(), 1);
         j.add(key("b"));
-        j.add(key("c"));
+        j.add(PendingItem::Tag("t".into()));
         assert_eq!(j.len(), 3);
         j.add(key("d"));
-        let p = j.take();
-        assert!(p.clear && p.keys.is_empty());
+        let items = j.snapshot();
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].0, PendingItem::Clear);
+    }
+
+    #[test]
+    fn only_confirmed_items_leave_and_a_newer_addition_survives_an_older_confirmation() {
+        let j = PendingInvalidations::new(10);
+        j.add(key("a"));
+        j.add(key("b"));
+        let snap = j.snapshot();
+        j.add(key("a")); // added again while the replay runs
+        for (item, seq) in &snap {
+            j.confirm(item, *seq);
+        }
+        assert!(j.any());
+        let left = j.snapshot();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].0, key("a"));
+        j.confirm(&left[0].0, left[0].1);
         assert!(!j.any());
+    }
+
+    #[test]
+    fn clear_is_replayed_first() {
+        let j = PendingInvalidations::new(10);
+        j.add(key("a"));
+        j.add(PendingItem::Clear);
+        assert_eq!(j.snapshot()[0].0, PendingItem::Clear);
     }
 }

@@ -193,7 +193,7 @@ impl Cache {
                 }
             } else {
                 match self
-                    .l2_read_versioned(l2, key, opts, io, &mut l2_version)
+                    .l2_read_versioned(l2, key, opts, io, &mut l2_version, guard)
                     .await
                 {
                     L2Read::Fresh(v) => return (Ok(v), true),
@@ -207,7 +207,7 @@ impl Cache {
         }
         if let Some((l2, io)) = shared {
             if opts.lock {
-                match self.acquire_lock(l2, key, opts, io).await {
+                match self.acquire_lock(l2, key, opts, io, guard).await {
                     LockOutcome::Loaded(v) => return (Ok(v), true),
                     LockOutcome::Held(token) => lock = Some(token),
                     LockOutcome::Proceed => {}
@@ -242,7 +242,7 @@ impl Cache {
                     tracing::debug!("key invalidated during its load; value returned, not stored");
                 } else if let Some(ttl) = self.store_ttl(plan, opts, &value) {
                     let l2 = shared.map(|(_, io)| (io, l2_version));
-                    self.store(key, opts, l2, &value, ttl, stamps).await;
+                    self.store(key, opts, l2, &value, ttl, stamps, guard).await;
                 }
                 (Ok(value), true)
             }
@@ -386,6 +386,7 @@ impl Cache {
         value: &V,
         ttl: Duration,
         stamps: Vec<TagStamp>,
+        flight: Option<&LeaderGuard<'_>>,
     ) where
         V: Clone + Send + Sync + 'static,
     {
@@ -428,7 +429,20 @@ impl Cache {
                 stamps,
                 weight,
             );
-            inner.l1.insert(key.as_str().to_owned(), entry);
+            self.fill_l1(key, entry, flight);
+        }
+    }
+
+    /// Puts an entry into L1 unless the key was invalidated during this load. Inserting first
+    /// and checking after closes the race with an invalidation on another thread: either its
+    /// L1 removal comes after our insert, or we see its mark and remove our entry.
+    pub(crate) fn fill_l1(&self, key: &CacheKey, entry: L1Entry, flight: Option<&LeaderGuard<'_>>) {
+        if flight.is_some_and(|f| f.invalidated()) {
+            return;
+        }
+        let entry = self.inner.l1.insert(key.as_str().to_owned(), entry);
+        if flight.is_some_and(|f| f.invalidated()) {
+            self.inner.l1.remove_entry(key.as_str(), &entry);
         }
     }
 }
