@@ -378,6 +378,7 @@ impl Cache {
 
     /// Writes a loaded value to L2 (when `l2` gives its codec and the key version the load
     /// started under) and L1.
+    #[allow(clippy::too_many_arguments)] // one call site per path; a struct would only rename them
     pub(crate) async fn store<V>(
         &self,
         key: &CacheKey,
