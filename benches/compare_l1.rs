@@ -55,7 +55,7 @@ fn product(id: u64) -> Arc<Product> {
 const KEYS: u64 = 1_024;
 const CAPACITY: usize = 10_000;
 
-fn cache() -> &'static Cache {
+fn bench_cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| {
         Cache::builder()
@@ -65,7 +65,7 @@ fn cache() -> &'static Cache {
     })
 }
 
-#[layercache::cached(key = "product:<id>", ttl = "1h", cache = cache())]
+#[layercache::cached(key = "product:<id>", ttl = "1h", cache = bench_cache())]
 async fn layercache_product(id: u64) -> Arc<Product> {
     product(id)
 }
@@ -74,7 +74,7 @@ async fn layercache_product(id: u64) -> Arc<Product> {
 /// handle: shows what the macro's expansion costs on top of the runtime.
 async fn layercache_load_by_hand(id: u64) -> Arc<Product> {
     const OPTIONS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(3600));
-    let cache = cache();
+    let cache = bench_cache();
     let mut key = cache.key_builder();
     key.literal("product:").part(&id);
     let key = cache.finish_key(key);
@@ -184,6 +184,10 @@ fn l1_hit(c: &mut Criterion) {
         warm_and_count(layercache_product)
     );
     println!(
+        "report: alloc layercache_load_by_hand {:.2}",
+        warm_and_count(layercache_load_by_hand)
+    );
+    println!(
         "report: alloc quick_cache_by_hand {:.2}",
         warm_and_count(quick_cache_product)
     );
@@ -193,7 +197,7 @@ fn l1_hit(c: &mut Criterion) {
         warm_and_count(cached_concurrent_product)
     );
     assert_eq!(
-        cache().stats().loads,
+        bench_cache().stats().loads,
         KEYS,
         "layercache loaded each key once"
     );

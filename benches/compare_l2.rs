@@ -163,7 +163,13 @@ async fn hitbox_product(id: u64) -> Product {
 
 /// Connects every contender and stores products `0..TASKS` through each of them.
 async fn setup(url: &str) {
-    let layer = RedisLayer::connect(url).await.expect("RedisLayer connects");
+    // A generous timeout: on a loaded machine the default (50 ms) could open the breaker
+    // mid-bench, and the bench would measure skipped reads.
+    let layer = RedisLayer::builder(url)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("RedisLayer connects");
     let layercache = Cache::builder()
         .namespace("bench")
         .codec(Codec::Bincode)

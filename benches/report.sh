@@ -57,7 +57,11 @@ export REPORT_CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's
 export REPORT_MEM="$(free -g | awk '/^Mem:/ {print $2 " GiB"}')"
 export REPORT_RUSTC="$(rustc --version)"
 export REPORT_REDIS="$(redis-server --version | grep -o 'v=[0-9.]*' | cut -d= -f2)"
-export REPORT_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]; then
+    commit="$commit, with uncommitted changes in the work tree"
+fi
+export REPORT_COMMIT="$commit"
 
 python3 - > benches/RESULTS.md <<'PY'
 import json, os, re, time

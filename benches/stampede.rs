@@ -38,12 +38,12 @@ static LAYERCACHE_LOADS: AtomicU64 = AtomicU64::new(0);
 static SYNC_WRITES_LOADS: AtomicU64 = AtomicU64::new(0);
 static UNPROTECTED_LOADS: AtomicU64 = AtomicU64::new(0);
 
-fn cache() -> &'static Cache {
+fn bench_cache() -> &'static Cache {
     static CACHE: OnceLock<Cache> = OnceLock::new();
     CACHE.get_or_init(|| Cache::builder().namespace("stampede").build())
 }
 
-#[layercache::cached(key = "product:<id>", ttl = "1h", cache = cache())]
+#[layercache::cached(key = "product:<id>", ttl = "1h", cache = bench_cache())]
 async fn layercache_product(id: u64) -> Arc<Product> {
     load(&LAYERCACHE_LOADS, id).await
 }
