@@ -48,6 +48,11 @@ pub fn is_separator(c: char) -> bool {
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "does not implement `KeyPart`",
+    note = "implement `layercache::KeyPart` for it, interpolate one of its fields (`<param.field>`), or give the function an explicit `key = \"…\"` that leaves it out"
+)]
 pub trait KeyPart {
     /// Writes the text of this value.
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{Codec, CodecError};
+use crate::options::EntryOptions;
 
 /// A `'static` reloader for refresh-ahead in the background.
 pub type Refresher<V, E> =
@@ -43,6 +44,8 @@ pub struct LoadPlan<'a, V, E> {
     pub(crate) empty_when: Option<fn(&V) -> bool>,
     pub(crate) share_errors: Option<fn(&E) -> E>,
     pub(crate) refresher: Option<Refresher<V, E>>,
+    pub(crate) make_refresher: Option<&'a (dyn Fn() -> Refresher<V, E> + Send + Sync)>,
+    pub(crate) make_tags: Option<&'a (dyn Fn() -> Vec<String> + Send + Sync)>,
 }
 
 impl<V, E> LoadPlan<'_, V, E> {
@@ -54,6 +57,8 @@ impl<V, E> LoadPlan<'_, V, E> {
             empty_when: None,
             share_errors: None,
             refresher: None,
+            make_refresher: None,
+            make_tags: None,
         }
     }
 }
@@ -93,5 +98,34 @@ impl<'a, V, E> LoadPlan<'a, V, E> {
     pub fn refresher(mut self, refresher: Refresher<V, E>) -> Self {
         self.refresher = Some(refresher);
         self
+    }
+
+    /// Like [`refresher`](Self::refresher), built only when a refresh is due: a hit allocates
+    /// nothing for it.
+    pub fn refresher_with(mut self, make: &'a (dyn Fn() -> Refresher<V, E> + Send + Sync)) -> Self {
+        self.make_refresher = Some(make);
+        self
+    }
+
+    /// Tags rendered only when a value is stored (not on a hit). Used instead of the options'
+    /// tags when those are empty.
+    pub fn tags(mut self, make: &'a (dyn Fn() -> Vec<String> + Send + Sync)) -> Self {
+        self.make_tags = Some(make);
+        self
+    }
+
+    /// The tags of a value about to be stored: the options' own, else the plan's.
+    pub(crate) fn tags_for<'o>(&self, opts: &'o EntryOptions) -> std::borrow::Cow<'o, [String]> {
+        match self.make_tags {
+            Some(make) if opts.tags().is_empty() => std::borrow::Cow::Owned(make()),
+            _ => std::borrow::Cow::Borrowed(opts.tags()),
+        }
+    }
+
+    /// The background reloader, if the plan has one.
+    pub(crate) fn background_refresher(&self) -> Option<Refresher<V, E>> {
+        self.refresher
+            .clone()
+            .or_else(|| self.make_refresher.map(|make| make()))
     }
 }

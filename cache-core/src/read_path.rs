@@ -215,7 +215,8 @@ impl Cache {
             }
         }
         Counters::incr(&inner.counters.misses);
-        let stamps = self.tag_stamps(opts.tags(), shared.is_some()).await;
+        let tags = plan.tags_for(opts);
+        let stamps = self.tag_stamps(&tags, shared.is_some()).await;
 
         Counters::incr(&inner.counters.loads);
         let span = tracing::debug_span!("layercache.load");
@@ -309,12 +310,13 @@ impl Cache {
     {
         Counters::incr(&self.inner.counters.refreshes);
         if let (Some(refresher), None, Ok(rt)) = (
-            plan.refresher.clone(),
+            plan.background_refresher(),
             plan.unless,
             tokio::runtime::Handle::try_current(),
         ) {
             let cache = self.clone();
-            let opts = opts.clone();
+            // The background task cannot borrow the caller's tag closure: render the tags now.
+            let opts = opts.clone().with_tags(plan.tags_for(opts).into_owned());
             let empty_when = plan.empty_when;
             let io = plan.io;
             let background_current = current.clone();
@@ -325,6 +327,8 @@ impl Cache {
                     empty_when,
                     share_errors: None,
                     refresher: None,
+                    make_refresher: None,
+                    make_tags: None,
                 };
                 let loaded = cache
                     .refresh_in_flight(&key, &opts, &plan, || refresher(), background_current)

@@ -287,3 +287,46 @@ async fn jitter_spreads_expiry() {
         "jitter did not vary TTLs: {fresh_untils:?}"
     );
 }
+
+#[tokio::test]
+async fn lazy_tags_and_refresher_are_built_only_when_needed() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    let tag_calls = AtomicUsize::new(0);
+    let refresher_calls = AtomicUsize::new(0);
+    let make_tags = || {
+        tag_calls.fetch_add(1, SeqCst);
+        vec!["catalog".to_string()]
+    };
+    let make_refresher = || -> cache_core::Refresher<u32, String> {
+        refresher_calls.fetch_add(1, SeqCst);
+        Arc::new(|| Box::pin(async { Ok(2u32) }))
+    };
+    for _ in 0..5 {
+        let plan = LoadPlan::<u32, String>::shared()
+            .tags(&make_tags)
+            .refresher_with(&make_refresher);
+        let v = cache
+            .load(cache.key("k"), &opts, plan, || async { Ok(1u32) })
+            .await;
+        assert_eq!(v, Ok(1));
+    }
+    assert_eq!(
+        tag_calls.load(SeqCst),
+        1,
+        "tags rendered once, when the value was stored"
+    );
+    assert_eq!(
+        refresher_calls.load(SeqCst),
+        0,
+        "no refresher built on plain hits"
+    );
+    cache.invalidate_tag("catalog").await;
+    let plan = LoadPlan::<u32, String>::shared().tags(&make_tags);
+    let v = cache
+        .load(cache.key("k"), &opts, plan, || async { Ok(3u32) })
+        .await;
+    assert_eq!(v, Ok(3), "the lazily rendered tag was stamped on the entry");
+}
