@@ -35,6 +35,32 @@ enum AfterWait<'a, V, E> {
 }
 
 impl Cache {
+    /// The fresh L1 value of `key`, when there is one and no refresh-ahead is due; counts the hit.
+    ///
+    /// A synchronous front door for the hit path: callers (the `#[cached]` expansion) try it
+    /// before building the [`load`](Cache::load) future, so a hit moves no future at all.
+    #[inline]
+    pub fn get_fresh<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+    ) -> Option<V> {
+        if !opts.l1 {
+            return None;
+        }
+        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+            L1Read::Fresh {
+                value,
+                refresh: None,
+            } => {
+                Counters::incr(&self.inner.counters.l1_hits);
+                tracing::trace!(layer = "l1", "hit");
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
     /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
     /// callers), applying `opts` and `plan`. This is what `#[cached]` expands to; most code calls
     /// [`get_or_load`](Cache::get_or_load).

@@ -330,3 +330,30 @@ async fn lazy_tags_and_refresher_are_built_only_when_needed() {
         .await;
     assert_eq!(v, Ok(3), "the lazily rendered tag was stamped on the entry");
 }
+
+#[tokio::test]
+async fn get_fresh_serves_only_fresh_hits_without_a_due_refresh() {
+    let cache = Cache::builder().build();
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    let key = cache.key("f");
+    assert_eq!(cache.get_fresh::<u32>(&key, &opts), None);
+    cache
+        .get_or_load("f", &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    assert_eq!(cache.get_fresh::<u32>(&key, &opts), Some(1));
+    assert_eq!(
+        cache.get_fresh::<String>(&key, &opts),
+        None,
+        "another type is a miss"
+    );
+    past(SHORT).await;
+    assert_eq!(
+        cache.get_fresh::<u32>(&key, &opts),
+        None,
+        "a due refresh goes through load"
+    );
+    assert_eq!(cache.stats().l1_hits, 1);
+}
