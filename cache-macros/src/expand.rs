@@ -436,10 +436,11 @@ impl Cached<'_> {
             Some(t) => t.render_calls(),
             None => self.default_key(),
         };
+        // Each parameter by reference as declared (`String` gives `&String`: `clippy::ptr_arg`).
         quote! {
             #(#cfgs)*
             #[doc(hidden)]
-            #[allow(unused_variables, clippy::needless_lifetimes)]
+            #[allow(unused_variables, clippy::needless_lifetimes, clippy::ptr_arg)]
             #vis fn #name #generics (#receiver #(#params),*)
                 -> (::layercache::__private::CacheRef<#cache_lifetime>, ::layercache::__private::CacheKey) #where_clause
             {
