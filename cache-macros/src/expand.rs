@@ -2,14 +2,16 @@
 //!
 //! `#[cached]` turns `async fn get_product(id: u64) -> R { body }` into three items:
 //! - `get_product`, same signature: renders the key, then one `Cache::load` call with an options
-//!   constant and the body as the loader;
+//!   constant, a plan (`expand/plan.rs`: tags and the refresh-ahead reloader, as closures the
+//!   runtime calls only when it stores a value or a refresh is due) and the body as the loader;
 //! - `__layercache_key_get_product(id: &u64) -> (Cache, CacheKey)`: the key builder, shared with
 //!   `#[invalidates(get_product(id))]` so reader and writer cannot disagree on a key (or a cache);
 //! - `__layercache_load_get_product(id: u64) -> R { body }`: the body, unchanged, callable again
 //!   by refresh-ahead and when `condition` is false.
 //!
-//! `#[invalidates]` (in `expand/invalidates.rs`) keeps its function in one piece: it builds the keys and tags first (the body
-//! may consume the arguments), runs the body, then invalidates (for `Result`, only on `Ok`).
+//! `#[invalidates]` (in `expand/invalidates.rs`) keeps its function in one piece: it builds the
+//! keys and tags first (the body may consume the arguments), runs the body, then invalidates (for
+//! `Result`, only on `Ok`).
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -24,6 +26,7 @@ use crate::template::Template;
 use crate::validate;
 
 mod invalidates;
+mod plan;
 pub(crate) use invalidates::invalidates;
 
 /// Expands `#[cached(attr)]` on `item`. On any mistake, returns the errors and the item as written
@@ -152,13 +155,20 @@ impl Cached<'_> {
         self.call(&key_fn_name(self.f.ident()), &args)
     }
 
-    /// The body's call: every parameter moved in, as the caller passed it.
-    fn load_call(&self) -> TokenStream {
+    /// The body's call: every parameter moved in, as the caller passed it; in the loader, copies
+    /// of those the plan still reads (see `Cached::loader_arg`).
+    fn load_call(&self, in_loader: bool) -> TokenStream {
         let args: Vec<TokenStream> = self
             .f
             .params
             .iter()
-            .map(|p| p.ident.to_token_stream())
+            .map(|p| {
+                if in_loader {
+                    self.loader_arg(p)
+                } else {
+                    p.ident.to_token_stream()
+                }
+            })
             .collect();
         self.call(&load_fn_name(self.f.ident()), &args)
     }
@@ -210,72 +220,34 @@ impl Cached<'_> {
                 }
             }
         }
-        let (cache, key, options, plan, unless) = (
-            local("cache"),
-            local("key"),
-            local("options"),
-            local("plan"),
-            local("unless"),
-        );
+        let (cache, key) = (local("cache"), local("key"));
         let options_const = self.options_const();
-        let load_call = self.load_call();
         let condition = self.args.condition.as_ref().map(|c| {
+            let body = self.load_call(false);
             quote! {
                 if !(#c) {
-                    return #load_call.await;
+                    return #body.await;
                 }
             }
         });
         let key_call = self.key_call();
-        let (options_ref, tagged) = if self.args.tags.is_empty() {
-            (quote!(&OPTIONS), None)
-        } else {
-            let tags = self.args.tags.iter().map(render_tag);
-            (
-                quote!(&#options),
-                Some(quote! {
-                    let #options = OPTIONS.clone().with_tags(::layercache::__private::Vec::from([#(#tags),*]));
-                }),
-            )
-        };
-        let (value, error) = self.value_and_error();
-        let unless_binding = self.args.unless.as_ref().map(|u| {
-            let u = annotate_unless(u, &value);
-            quote!(let #unless = #u;)
-        });
+        let plan::Plan {
+            statements: plan,
+            options,
+        } = self.plan();
 
-        let ret_span = self.f.output.value().span();
-        let ctor = if let Some(l2) = &self.args.l2 {
-            let _ = l2;
-            quote_spanned!(ret_span=> ::layercache::__private::shared_plan::<#value, #error>())
-        } else {
-            quote!(::layercache::__private::LoadPlan::<#value, #error>::local())
-        };
-        let empty_when = self
-            .f
-            .output
-            .value_is_option()
-            .then(|| quote!(.empty_when(|v| v.is_none())));
-        let unless_call = self.args.unless.as_ref().map(|_| quote!(.unless(&#unless)));
-        let refresher = self.refresher();
-        let share = self.f.output.is_result().then(|| {
-            quote! {
-                let #plan = ::layercache::__private::ShareErrorsIfClone::<#error>::NEW.apply(#plan);
-            }
-        });
-
-        // `__private::load` checks that the value can be cached; spanned at the value type, where
-        // a missing `Clone`, `Send` or `Sync` is reported.
         // `__private::load` checks that the value can be cached. Its path and the plan (whose type
         // names the value) carry the value type's span, so that is where a failure is reported.
+        let ret_span = self.f.output.value().span();
         let load = quote_spanned!(ret_span=> ::layercache::__private::load);
         let plan_v = Ident::new("plan", Span::mixed_site().located_at(ret_span));
+        let body = self.load_call(true);
         let call = if self.f.output.is_result() {
-            quote!(#load(&#cache, #key, #options_ref, #plan_v, || #load_call).await)
+            quote!(#load(&#cache, #key, #options, #plan_v, || #body).await)
         } else {
             quote! {
                 ::layercache::__private::unwrap_infallible(
-                    #load(&#cache, #key, #options_ref, #plan_v, || ::layercache::__private::infallible(#load_call)).await,
+                    #load(&#cache, #key, #options, #plan_v, || ::layercache::__private::infallible(#body)).await,
                 )
             }
         };
@@ -283,87 +255,10 @@ impl Cached<'_> {
             #options_const
             #condition
             let (#cache, #key) = #key_call;
-            #tagged
-            #unless_binding
-            let #plan = #ctor #empty_when #unless_call #refresher;
-            #share
+            #plan
             #call
         }};
         quote!(#(#attrs)* #vis #sig #block)
-    }
-
-    /// `.refresher(...)`: a `'static` reloader holding owned copies of `self` and the arguments.
-    fn refresher(&self) -> Option<TokenStream> {
-        let refresh = self.args.refresh.as_ref()?;
-        let span = refresh.lit.span();
-        let this = local("this");
-        let mut copies = Vec::new();
-        let mut clones = Vec::new();
-        let mut args = Vec::new();
-        if let Some(r) = &self.f.receiver {
-            // Spanned at `self`, where a missing `Clone` is reported (once: both calls have the
-            // same span and bound).
-            let span = r.self_token.span;
-            let this_ref = quote_spanned!(span=> self);
-            let copy = quote_spanned!(span=> ::layercache::__private::refresh_clone::<Self>);
-            copies.push(quote!(let #this = #copy(#this_ref);));
-            clones.push(quote!(let #this = #copy(&#this);));
-        }
-        for p in &self.f.params {
-            let ident = &p.ident;
-            let span = p.ty.span();
-            let (copy, owned_ty, by_ref) = match &p.ty {
-                Type::Reference(r) if is_unsized_borrow(&r.elem) => {
-                    (quote!(refresh_owned), None, true)
-                }
-                Type::Reference(r) => (quote!(refresh_clone), Some(&*r.elem), true),
-                ty => (quote!(refresh_clone), Some(ty), false),
-            };
-            // `::<T>` pins the type, so a missing `Clone` is reported for `T` itself.
-            let turbofish = owned_ty
-                .filter(|ty| !has_impl_trait(ty))
-                .map(|ty| quote!(::<#ty>));
-            let copy = quote_spanned!(span=> ::layercache::__private::#copy #turbofish);
-            let clone = quote_spanned!(span=> ::layercache::__private::Clone::clone);
-            copies.push(if by_ref {
-                quote!(let #ident = #copy(#ident);)
-            } else {
-                quote!(let #ident = #copy(&#ident);)
-            });
-            // Same call and span as the first copy, so a missing `Clone` is reported once.
-            clones.push(if owned_ty.is_some() {
-                quote!(let #ident = #copy(&#ident);)
-            } else {
-                quote!(let #ident = #clone(&#ident);)
-            });
-            args.push(if by_ref {
-                quote!(&#ident)
-            } else {
-                quote!(#ident)
-            });
-        }
-        let helper = load_fn_name(self.f.ident());
-        let turbofish = self.turbofish();
-        let call = if self.is_method() {
-            quote!(#this.#helper #turbofish(#(#args),*))
-        } else {
-            quote!(#helper #turbofish(#(#args),*))
-        };
-        let call = if self.f.output.is_result() {
-            call
-        } else {
-            quote!(::layercache::__private::infallible(#call))
-        };
-        let refresher = quote_spanned!(span=> ::layercache::__private::refresher);
-        Some(quote! {
-            .refresher(#refresher({
-                #(#copies)*
-                move || {
-                    #(#clones)*
-                    async move { #call.await }
-                }
-            }))
-        })
     }
 
     fn key_fn(&self) -> TokenStream {
@@ -541,45 +436,6 @@ fn collect_idents(tokens: TokenStream, out: &mut Vec<String>) {
             _ => {}
         }
     }
-}
-
-fn has_impl_trait(ty: &Type) -> bool {
-    let mut scan = crate::signature::TypeScan::default();
-    syn::visit::Visit::visit_type(&mut scan, ty);
-    scan.impl_trait.is_some()
-}
-
-/// `str`, `[T]`, `Path`, `OsStr`, `CStr`: borrowed forms copied with `ToOwned` rather than `Clone`.
-fn is_unsized_borrow(ty: &Type) -> bool {
-    match ty {
-        Type::Slice(_) => true,
-        Type::Path(p) => p.path.segments.last().is_some_and(|s| {
-            ["str", "Path", "OsStr", "CStr"]
-                .iter()
-                .any(|n| s.ident == n)
-        }),
-        _ => false,
-    }
-}
-
-/// Gives an `unless` closure's parameter the type `&V` when it has none, so its body type-checks.
-fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
-    let Expr::Closure(c) = unless else {
-        return unless.to_token_stream();
-    };
-    let mut c = c.clone();
-    if let Some(first) = c.inputs.first_mut() {
-        if !matches!(first, Pat::Type(_)) {
-            let pat = first.clone();
-            *first = Pat::Type(syn::PatType {
-                attrs: Vec::new(),
-                pat: Box::new(pat),
-                colon_token: Default::default(),
-                ty: Box::new(syn::parse_quote!(&#value)),
-            });
-        }
-    }
-    c.to_token_stream()
 }
 
 /// `cache = expr` as a `CacheRef`, borrowing the cache when `expr` is a place (`self.cache`, a

@@ -76,6 +76,15 @@ mod snapshot_tests;
 /// into `__layercache_load_get_product`, which the loader, refresh-ahead and `condition = false`
 /// call. The snapshots in `cache-macros/src/snapshots/` show the full expansion of typical uses.
 ///
+/// Tags and the `refresh` reloader are closures that the runtime calls only when it stores a value
+/// or a refresh is due, so an L1 hit renders no tag and copies no argument. They read the
+/// parameters by reference while the load runs, which has two consequences:
+/// - a value a tag reads through a reference (`&T`, `self`) must be `Sync`;
+/// - the body takes the parameters passed by value, so tags reading one of those (other than an
+///   integer, `bool` or `char`, which are copied) are rendered on every call, before the body runs.
+///   Take the parameter as `&T` to render them only when needed. With `refresh`, the body gets a
+///   clone of each argument taken by value instead (made on a miss), and tags wait as well.
+///
 /// # Methods, generics and limits
 ///
 /// - Methods take `&self`. They must be in an inherent `impl` (the helpers are extra methods, which
@@ -84,9 +93,9 @@ mod snapshot_tests;
 /// - Lifetime and type parameters (and `impl Trait` arguments) are supported as long as the value
 ///   type does not depend on them: one key must always hold one type. A value type that mentions
 ///   a type or const parameter is a compile error.
-/// - `refresh` keeps a `'static` reloader: every argument is copied (`Clone`; `ToOwned` for `&str`, `&[T]`,
-///   `&Path`), and for a method `Self: Clone`; `&mut` parameters and types that borrow (such
-///   as `Cow<'a, str>`) are refused with `refresh`.
+/// - `refresh` builds a `'static` reloader when a refresh is due: every argument is copied
+///   (`Clone`; `ToOwned` for `&str`, `&[T]`, `&Path`), and for a method `Self: Clone`; `&mut`
+///   parameters and types that borrow (such as `Cow<'a, str>`) are refused with `refresh`.
 #[proc_macro_attribute]
 pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::cached(attr.into(), item.into()).into()

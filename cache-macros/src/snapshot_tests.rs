@@ -64,6 +64,18 @@ fn result_with_l2_and_tags() {
 }
 
 #[test]
+fn tags_reading_an_argument_taken_by_value_are_rendered_up_front() {
+    insta::assert_snapshot!(cached(
+        quote!(key = "doc:<id>", tags = ["owner:<owner>", "doc:<id>"]),
+        quote! {
+            async fn doc(id: u64, owner: String) -> String {
+                format!("{owner}/{id}")
+            }
+        },
+    ));
+}
+
+#[test]
 fn option_with_cache_none() {
     insta::assert_snapshot!(cached(
         quote!(
