@@ -228,3 +228,121 @@ async fn refresh_reloads_in_the_background_with_owned_copies() {
     }
     assert_eq!(latest, "news v1");
 }
+
+struct Library {
+    cache: Cache,
+    shelf: &'static str,
+    calls: Calls,
+}
+
+impl Library {
+    /// Tags rendered when the value is stored: from `self`, a reference and an integer.
+    #[cached(key = "book:<id>", tags = ["shelf:<self.shelf>", "author:<author>", "book:<id>"], cache = self.cache)]
+    async fn book(&self, id: u64, author: &str) -> String {
+        self.calls.hit();
+        format!("{author}#{id}")
+    }
+
+    /// A tag over an argument taken by value, which the body consumes: rendered before the call.
+    #[cached(key = "notes:<id>", tags = ["author:<author>"], cache = self.cache)]
+    async fn notes(&self, id: u64, author: String) -> String {
+        self.calls.hit();
+        author + "'s notes"
+    }
+}
+
+async fn read_all(lib: &Library) {
+    lib.book(1, "ann").await;
+    lib.book(2, "bob").await;
+    lib.notes(1, "ann".to_owned()).await;
+}
+
+#[tokio::test]
+async fn tags_rendered_when_the_value_is_stored_still_invalidate() {
+    let lib = Library {
+        cache: cache(),
+        shelf: "north",
+        calls: Calls::default(),
+    };
+    read_all(&lib).await;
+    read_all(&lib).await;
+    assert_eq!(lib.calls.get(), 3, "hits do not reload");
+
+    lib.cache.invalidate_tag("author:ann").await;
+    read_all(&lib).await;
+    assert_eq!(
+        lib.calls.get(),
+        5,
+        "ann's book and notes reload, bob's book does not"
+    );
+
+    lib.cache.invalidate_tag("book:2").await;
+    read_all(&lib).await;
+    assert_eq!(lib.calls.get(), 6, "only book 2 reloads");
+
+    lib.cache.invalidate_tag("shelf:north").await;
+    read_all(&lib).await;
+    assert_eq!(lib.calls.get(), 8, "both books reload");
+}
+
+#[derive(Clone)]
+struct Quotes {
+    cache: Cache,
+    version: Arc<AtomicUsize>,
+    loads: Calls,
+    /// Holds every load after the first until the test adds a permit.
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+impl Quotes {
+    /// `symbol` is taken by value, so the body gets a copy while the reloader's recipe reads it.
+    #[cached(key = "quote:<symbol>", ttl = "10s", refresh = "100ms", tags = ["market:<market>"], cache = self.cache)]
+    async fn quote(&self, symbol: String, market: &str) -> String {
+        if self.loads.hit() > 1 {
+            self.gate.acquire().await.map(|p| p.forget()).ok();
+        }
+        format!("{symbol}@{market} v{}", self.version.load(Ordering::SeqCst))
+    }
+}
+
+#[tokio::test]
+async fn refresh_reloads_in_the_background_and_keeps_the_tags() {
+    let q = Quotes {
+        cache: cache(),
+        version: Arc::default(),
+        loads: Calls::default(),
+        gate: Arc::new(tokio::sync::Semaphore::new(0)),
+    };
+    let quote = || q.quote("ACME".to_owned(), "xnys");
+    assert_eq!(quote().await, "ACME@xnys v0");
+    q.version.store(1, Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+
+    // Due for refresh: the reload waits on the gate, so this returns only if it runs in the background.
+    let due = tokio::time::timeout(std::time::Duration::from_secs(5), quote()).await;
+    assert_eq!(due.as_deref(), Ok("ACME@xnys v0"));
+    for _ in 0..100 {
+        if q.loads.get() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(q.loads.get(), 2, "the reload runs on its own");
+    q.gate.add_permits(1);
+    let mut latest = String::new();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        latest = quote().await;
+        if latest.ends_with("v1") {
+            break;
+        }
+    }
+    assert_eq!(latest, "ACME@xnys v1");
+
+    // The refreshed entry carries the function's tags.
+    q.version.store(2, Ordering::SeqCst);
+    q.gate.add_permits(1);
+    q.cache.invalidate_tag("market:xnys").await;
+    assert_eq!(quote().await, "ACME@xnys v2");
+    assert_eq!(q.loads.get(), 3);
+}

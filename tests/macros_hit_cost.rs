@@ -1,0 +1,70 @@
+//! What an L1 hit of a `#[cached]` function costs: its tags and its refresh-ahead reloader are
+//! built only when a value is stored or a refresh is due, so on a hit they allocate nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+
+use layercache::{cached, Cache};
+
+/// Counts the allocations of the current thread (tests run on threads of their own).
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // `try_with`: the counter is gone while the thread exits.
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        // SAFETY: same contract as ours.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as ours.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by `rounds` runs of `call`, on this thread.
+fn allocations<F: Future>(rounds: u32, call: impl Fn() -> F) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // Warm up: the first call loads, the next ones settle lazily initialised state.
+    for _ in 0..10 {
+        rt.block_on(call());
+    }
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..rounds {
+        rt.block_on(call());
+    }
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[cached(key = "a:<id>:<owner>", ttl = "1m", cache = cache)]
+async fn plain(cache: &Cache, id: u64, owner: &str) -> u64 {
+    id + owner.len() as u64
+}
+
+#[cached(key = "b:<id>:<owner>", ttl = "1m", refresh = "50s", tags = ["owner:<owner>", "id:<id>"], cache = cache)]
+async fn tagged_and_refreshed(cache: &Cache, id: u64, owner: &str) -> u64 {
+    id + owner.len() as u64
+}
+
+#[test]
+fn tags_and_refresh_add_no_allocation_to_a_hit() {
+    let cache = Cache::builder().namespace("hits").build();
+    let plain = allocations(100, || plain(&cache, 7, "ann"));
+    let tagged = allocations(100, || tagged_and_refreshed(&cache, 7, "ann"));
+    assert_eq!(
+        tagged, plain,
+        "100 hits with tags and refresh allocate as much as 100 without"
+    );
+}
