@@ -129,6 +129,13 @@ pub trait CachedValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
+/// The fresh L1 value of `key`, if any ([`Cache::get_fresh`]): the hit path, which builds no
+/// load future.
+#[inline]
+pub fn hit<V: CachedValue>(cache: &Cache, key: &CacheKey, options: &EntryOptions) -> Option<V> {
+    cache.get_fresh(key, options)
+}
+
 /// [`Cache::load`] with the value bounds worded for the macro's user.
 pub async fn load<V, E, F, Fut>(
     cache: &Cache,

@@ -251,10 +251,22 @@ impl Cached<'_> {
                 )
             }
         };
+        // A fresh L1 hit returns here, before the load future (and the plan) are built.
+        let hit = local("hit");
+        let (value_ty, _) = self.value_and_error();
+        let hit_fn = quote_spanned!(ret_span=> ::layercache::__private::hit::<#value_ty>);
+        let hit_value = if self.f.output.is_result() {
+            quote!(::core::result::Result::Ok(#hit))
+        } else {
+            quote!(#hit)
+        };
         let block = quote! {{
             #options_const
             #condition
             let (#cache, #key) = #key_call;
+            if let ::core::option::Option::Some(#hit) = #hit_fn(&#cache, &#key, &OPTIONS) {
+                return #hit_value;
+            }
             #plan
             #call
         }};
