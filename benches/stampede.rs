@@ -2,7 +2,7 @@
 //! does the loader run, and how long until every caller has its value?
 //!
 //! layercache (single-flight) vs the `cached` crate with `sync_writes = "by_key"` vs `cached`
-//! without it (no protection, its default). Loader-call counts are printed as
+//! without it (no protection, its default). Loader-call counts over 10 stampedes are printed as
 //! `report: stampede ...` lines that `benches/report.sh` collects.
 //!
 //! `cargo bench --bench stampede` (add `-- --measurement-time 2` for a quick run).
@@ -90,22 +90,43 @@ where
     started.elapsed()
 }
 
-/// One stampede per contender, outside criterion, to report loader calls and time.
+/// Stampedes per contender outside criterion, counting loader calls in each.
+const REPORT_ROUNDS: usize = 10;
+
+/// [`REPORT_ROUNDS`] stampedes per contender, outside criterion: the fewest and most loader calls
+/// one stampede caused, and the median time of one stampede.
 fn report() {
-    let rt = runtime();
-    let line = |name: &str, calls: &AtomicU64, took: Duration| {
+    fn rounds<F, Fut>(name: &str, calls: &AtomicU64, f: F)
+    where
+        F: Fn(u64) -> Fut + Copy,
+        Fut: std::future::Future<Output = Arc<Product>> + Send + 'static,
+    {
+        let mut loads = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..REPORT_ROUNDS {
+            calls.store(0, SeqCst);
+            times.push(runtime().block_on(stampede(f, cold_key())));
+            loads.push(calls.load(SeqCst));
+        }
+        times.sort();
         println!(
-            "report: stampede {name} loads={} ms={:.1}",
-            calls.swap(0, SeqCst),
-            took.as_secs_f64() * 1e3
+            "report: stampede {name} loads_min={} loads_max={} rounds={REPORT_ROUNDS} ms={:.1}",
+            loads.iter().min().unwrap_or(&0),
+            loads.iter().max().unwrap_or(&0),
+            times[times.len() / 2].as_secs_f64() * 1e3
         );
-    };
-    let took = rt.block_on(stampede(layercache_product, cold_key()));
-    line("layercache", &LAYERCACHE_LOADS, took);
-    let took = rt.block_on(stampede(cached_sync_writes_product, cold_key()));
-    line("cached_sync_writes", &SYNC_WRITES_LOADS, took);
-    let took = rt.block_on(stampede(cached_unprotected_product, cold_key()));
-    line("cached_no_protection", &UNPROTECTED_LOADS, took);
+    }
+    rounds("layercache", &LAYERCACHE_LOADS, layercache_product);
+    rounds(
+        "cached_sync_writes",
+        &SYNC_WRITES_LOADS,
+        cached_sync_writes_product,
+    );
+    rounds(
+        "cached_no_protection",
+        &UNPROTECTED_LOADS,
+        cached_unprotected_product,
+    );
 }
 
 fn bench_stampede(c: &mut Criterion) {
