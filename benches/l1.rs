@@ -1,5 +1,5 @@
-//! L1 hit: `Cache::load` (what `#[cached]` expands to) vs a hand-written `quick_cache` get of the
-//! same key, on 1 and 2 threads. Also prints heap allocations per hit (counting allocator).
+//! L1 hit: a `#[cached]` function and `Cache::get_or_load` vs a hand-written `quick_cache` get of
+//! the same key, on 1 and 2 threads. Also prints heap allocations per hit (counting allocator).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures_util::FutureExt;
-use layercache::{Cache, EntryOptions, LoadPlan};
+use std::sync::OnceLock;
+
+use layercache::{cached, Cache, EntryOptions};
 
 struct Counting;
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
@@ -35,17 +37,35 @@ struct Product {
 const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(3600));
 const KEYS: u64 = 1024;
 
-fn layercache_hit(cache: &Cache, id: u64) -> Arc<Product> {
-    let mut k = cache.key_builder();
-    k.literal("product:").part(&id);
-    let key = cache.finish_key(k);
-    cache
-        .load(key, &OPTS, LoadPlan::<Arc<Product>, ()>::local(), || async {
-            unreachable!("bench keys are warm")
-        })
+static CACHE: OnceLock<Cache> = OnceLock::new();
+
+fn bench_cache() -> &'static Cache {
+    CACHE.get_or_init(|| Cache::builder().l1_capacity(10_000).build())
+}
+
+/// What users write: the macro's hit path (key rendering, `get_fresh`, clone of the value).
+#[cached(key = "product:<id>", ttl = "1h", cache = bench_cache())]
+async fn get_product(id: u64) -> Arc<Product> {
+    Arc::new(Product {
+        id,
+        name: format!("product {id}"),
+        price_cents: id * 100,
+    })
+}
+
+fn layercache_hit(id: u64) -> Arc<Product> {
+    get_product(id)
         .now_or_never()
         .expect("an L1 hit completes without waiting")
-        .expect("infallible")
+}
+
+/// The runtime API by hand: `get_or_load` with a literal key.
+fn get_or_load_hit(cache: &Cache, key: &str) -> Arc<Product> {
+    cache
+        .get_or_load_local(key, &OPTS, || async { Err::<Arc<Product>, ()>(()) })
+        .now_or_never()
+        .expect("an L1 hit completes without waiting")
+        .expect("warm")
 }
 
 fn raw_hit(qc: &quick_cache::sync::Cache<String, Arc<Product>>, id: u64) -> Arc<Product> {
@@ -53,23 +73,15 @@ fn raw_hit(qc: &quick_cache::sync::Cache<String, Arc<Product>>, id: u64) -> Arc<
     qc.get(&key).expect("warm")
 }
 
-fn setup() -> (Cache, Arc<quick_cache::sync::Cache<String, Arc<Product>>>) {
-    let cache = Cache::builder().l1_capacity(10_000).build();
+fn setup() -> Arc<quick_cache::sync::Cache<String, Arc<Product>>> {
     let qc = Arc::new(quick_cache::sync::Cache::new(10_000));
     for id in 0..KEYS {
-        let p = Arc::new(Product { id, name: format!("product {id}"), price_cents: id * 100 });
-        let mut k = cache.key_builder();
-        k.literal("product:").part(&id);
-        let key = cache.finish_key(k);
-        let v = p.clone();
-        cache
-            .load(key, &OPTS, LoadPlan::<Arc<Product>, ()>::local(), || async move { Ok(v) })
+        let p = get_product(id)
             .now_or_never()
-            .expect("ready")
-            .expect("ok");
+            .expect("a load without waiting");
         qc.insert(format!("lc:product:{id}"), p);
     }
-    (cache, qc)
+    qc
 }
 
 fn on_threads(threads: usize, iters: u64, f: impl Fn(u64) + Sync) -> Duration {
@@ -89,25 +101,39 @@ fn on_threads(threads: usize, iters: u64, f: impl Fn(u64) + Sync) -> Duration {
 }
 
 fn l1_hit(c: &mut Criterion) {
-    let (cache, qc) = setup();
-    let before = ALLOCS.load(Relaxed);
-    for i in 0..10_000 {
-        std::hint::black_box(layercache_hit(&cache, i % KEYS));
-    }
-    let ours = (ALLOCS.load(Relaxed) - before) as f64 / 10_000.0;
-    let before = ALLOCS.load(Relaxed);
-    for i in 0..10_000 {
-        std::hint::black_box(raw_hit(&qc, i % KEYS));
-    }
-    let raw = (ALLOCS.load(Relaxed) - before) as f64 / 10_000.0;
-    println!("heap allocations per L1 hit: layercache {ours:.2}, raw quick_cache {raw:.2} (both build the key String)");
+    let qc = setup();
+    let cache = bench_cache();
+    let keys: Vec<String> = (0..KEYS).map(|id| format!("product:{id}")).collect();
+    let allocs = |f: &dyn Fn(u64)| {
+        let before = ALLOCS.load(Relaxed);
+        for i in 0..10_000 {
+            f(i % KEYS);
+        }
+        (ALLOCS.load(Relaxed) - before) as f64 / 10_000.0
+    };
+    let ours = allocs(&|id| {
+        std::hint::black_box(layercache_hit(id));
+    });
+    let raw = allocs(&|id| {
+        std::hint::black_box(raw_hit(&qc, id));
+    });
+    println!(
+        "heap allocations per L1 hit: #[cached] {ours:.2}, raw quick_cache {raw:.2} (both build the key String)"
+    );
 
     let mut g = c.benchmark_group("l1_hit");
     for threads in [1usize, 2] {
-        g.bench_function(format!("layercache/{threads}t"), |b| {
+        g.bench_function(format!("cached_macro/{threads}t"), |b| {
             b.iter_custom(|iters| {
                 on_threads(threads, iters, |id| {
-                    std::hint::black_box(layercache_hit(&cache, id));
+                    std::hint::black_box(layercache_hit(id));
+                })
+            })
+        });
+        g.bench_function(format!("get_or_load/{threads}t"), |b| {
+            b.iter_custom(|iters| {
+                on_threads(threads, iters, |id| {
+                    std::hint::black_box(get_or_load_hit(cache, &keys[id as usize]));
                 })
             })
         });

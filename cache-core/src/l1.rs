@@ -13,9 +13,9 @@ use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
 use crate::tag_versions::TagVersions;
 
-/// One cached value and its deadlines.
-pub(crate) struct L1Entry {
-    value: Box<dyn Any + Send + Sync>,
+/// One cached value and its deadlines. The value is the last field, so a typed entry coerces to
+/// `L1Entry<dyn Any>` and the value lives in the same allocation (no extra pointer to chase).
+pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
     pub(crate) fresh_until: Tick,
     pub(crate) stale_until: Tick,
     refresh_at: Option<Tick>,
@@ -23,10 +23,11 @@ pub(crate) struct L1Entry {
     weight: u64,
     /// Set by the one caller that starts a refresh-ahead reload of this entry.
     refreshing: AtomicBool,
+    value: V,
 }
 
-impl L1Entry {
-    pub(crate) fn new<V: Send + Sync + 'static>(
+impl<V> L1Entry<V> {
+    pub(crate) fn new(
         value: V,
         fresh_until: Tick,
         stale_until: Tick,
@@ -35,16 +36,18 @@ impl L1Entry {
         weight: u64,
     ) -> Self {
         L1Entry {
-            value: Box::new(value),
             fresh_until,
             stale_until,
             refresh_at,
             tags: tags.into_boxed_slice(),
             weight,
             refreshing: AtomicBool::new(false),
+            value,
         }
     }
+}
 
+impl<V: ?Sized> L1Entry<V> {
     /// Claims the refresh of this entry; true for exactly one caller until released.
     pub(crate) fn claim_refresh(&self) -> bool {
         !self.refreshing.swap(true, Ordering::AcqRel)
@@ -133,8 +136,12 @@ impl L1 {
         }
     }
 
-    pub(crate) fn insert(&self, key: String, entry: L1Entry) -> Arc<L1Entry> {
-        let entry = Arc::new(entry);
+    pub(crate) fn insert<V: Send + Sync + 'static>(
+        &self,
+        key: String,
+        entry: L1Entry<V>,
+    ) -> Arc<L1Entry> {
+        let entry: Arc<L1Entry> = Arc::new(entry);
         self.entries.insert(key, entry.clone());
         entry
     }
@@ -169,7 +176,7 @@ mod tests {
     use crate::clock::tick_after;
     use std::time::Duration;
 
-    fn entry<V: Send + Sync + 'static>(v: V, fresh: Duration, stale: Duration) -> L1Entry {
+    fn entry<V: Send + Sync + 'static>(v: V, fresh: Duration, stale: Duration) -> L1Entry<V> {
         let now = tick();
         L1Entry::new(
             v,

@@ -467,7 +467,12 @@ impl Cache {
     /// Puts an entry into L1 unless the key was invalidated during this load. Inserting first
     /// and checking after closes the race with an invalidation on another thread: either its
     /// L1 removal comes after our insert, or we see its mark and remove our entry.
-    pub(crate) fn fill_l1(&self, key: &CacheKey, entry: L1Entry, flight: Option<&LeaderGuard<'_>>) {
+    pub(crate) fn fill_l1<V: Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        entry: L1Entry<V>,
+        flight: Option<&LeaderGuard<'_>>,
+    ) {
         if flight.is_some_and(|f| f.invalidated()) {
             return;
         }
