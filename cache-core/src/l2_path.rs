@@ -381,8 +381,44 @@ impl Cache {
             }
         };
         let Some(l2) = &inner.l2 else { return };
+        // Straight to L2 when nothing is pending; otherwise behind what is (order matters).
+        if !l2.pending.any() && self.apply_invalidation(l2, &pending).await {
+            return;
+        }
         l2.pending.add(pending);
         self.replay_pending(l2).await;
+    }
+
+    /// Applies one invalidation to L2 and announces it on the backplane.
+    async fn apply_invalidation(&self, l2: &L2Link, item: &PendingItem) -> bool {
+        match item {
+            PendingItem::Clear => {
+                self.l2_call(l2, "clear", l2.layer.clear()).await.is_ok()
+                    && self.publish(l2, Invalidation::Clear).await
+            }
+            PendingItem::Key(key) => {
+                self.l2_call(l2, "delete", l2.layer.delete(key))
+                    .await
+                    .is_ok()
+                    && self.publish(l2, Invalidation::Key(key.clone())).await
+            }
+            PendingItem::Tag(tag) => {
+                match self.l2_call(l2, "bump_tag", l2.layer.bump_tag(tag)).await {
+                    Ok(version) => {
+                        self.inner.tags.raise(tag, version);
+                        self.publish(
+                            l2,
+                            Invalidation::Tag {
+                                tag: tag.clone(),
+                                version,
+                            },
+                        )
+                        .await
+                    }
+                    Err(_) => false,
+                }
+            }
+        }
     }
 
     /// Keeps retrying the replay in the background (one task per cache) until nothing is
@@ -467,34 +503,7 @@ impl Cache {
             if failed && l2.breaker.is_open() {
                 break;
             }
-            let ok = match &item {
-                PendingItem::Clear => {
-                    self.l2_call(l2, "clear", l2.layer.clear()).await.is_ok()
-                        && self.publish(l2, Invalidation::Clear).await
-                }
-                PendingItem::Key(key) => {
-                    self.l2_call(l2, "delete", l2.layer.delete(key))
-                        .await
-                        .is_ok()
-                        && self.publish(l2, Invalidation::Key(key.clone())).await
-                }
-                PendingItem::Tag(tag) => {
-                    match self.l2_call(l2, "bump_tag", l2.layer.bump_tag(tag)).await {
-                        Ok(version) => {
-                            self.inner.tags.raise(tag, version);
-                            self.publish(
-                                l2,
-                                Invalidation::Tag {
-                                    tag: tag.clone(),
-                                    version,
-                                },
-                            )
-                            .await
-                        }
-                        Err(_) => false,
-                    }
-                }
-            };
+            let ok = self.apply_invalidation(l2, &item).await;
             if ok {
                 l2.pending.confirm(&item, seq);
                 done += 1;

@@ -147,7 +147,19 @@ impl Cache {
         let inner = &*self.inner;
         loop {
             let waiter = match inner.flights.join(key.as_str()) {
-                Join::Leader(guard) => return AfterWait::Lead(guard),
+                Join::Leader(guard) => {
+                    // The previous leader may have stored the value between our L1 miss and
+                    // our election: check again, or a second load would run.
+                    if opts.l1 {
+                        if let L1Read::Fresh { value, .. } =
+                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                        {
+                            guard.complete(Arc::new(FlightOutcome::<V, E>::Value(value.clone())));
+                            return AfterWait::Return(Ok(value));
+                        }
+                    }
+                    return AfterWait::Lead(guard);
+                }
                 Join::Waiter(w) => w,
             };
             Counters::incr(&inner.counters.coalesced);
