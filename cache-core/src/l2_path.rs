@@ -362,31 +362,34 @@ impl Cache {
     pub(crate) async fn send_invalidation(&self, invalidation: Invalidation) {
         let inner = &*self.inner;
         Counters::incr(&inner.counters.invalidations_sent);
-        let pending = match &invalidation {
-            Invalidation::Key(key) => {
+        let item = match &invalidation {
+            Invalidation::Key(key) => PendingItem::Key(key.clone()),
+            Invalidation::Clear => PendingItem::Clear,
+            Invalidation::Tag { tag, .. } => PendingItem::Tag(tag.clone()),
+        };
+        // Order matters. 1: journal the invalidation, so L2 is untrusted until it is applied
+        // (a load starting from now on does not read the old value there). 2: mark the loads
+        // in flight, which may have read it already. 3: drop L1 (see `Cache::fill_l1`).
+        if let Some(l2) = &inner.l2 {
+            l2.pending.add(item.clone());
+        }
+        match &item {
+            PendingItem::Key(key) => {
                 tracing::debug!(key, "invalidate");
-                // Mark the load in flight first, then drop L1: see `Cache::fill_l1`.
                 inner.flights.invalidate(key);
                 inner.l1.remove(key);
-                PendingItem::Key(key.clone())
             }
-            Invalidation::Clear => {
+            PendingItem::Clear => {
                 inner.flights.invalidate_all();
                 inner.l1.clear();
-                PendingItem::Clear
             }
-            Invalidation::Tag { tag, .. } => {
+            PendingItem::Tag(tag) => {
                 inner.tags.bump_local(tag);
-                PendingItem::Tag(tag.clone())
             }
-        };
-        let Some(l2) = &inner.l2 else { return };
-        // Straight to L2 when nothing is pending; otherwise behind what is (order matters).
-        if !l2.pending.any() && self.apply_invalidation(l2, &pending).await {
-            return;
         }
-        l2.pending.add(pending);
-        self.replay_pending(l2).await;
+        if let Some(l2) = &inner.l2 {
+            self.replay_pending(l2).await;
+        }
     }
 
     /// Applies one invalidation to L2 and announces it on the backplane.
@@ -498,17 +501,26 @@ impl Cache {
         }
         let mut done = 0u64;
         let mut failed = false;
-        for (item, seq) in l2.pending.snapshot() {
-            // Once L2 fails and the breaker opens, the rest waits for the next replay.
-            if failed && l2.breaker.is_open() {
+        // Invalidations added while a round runs are taken by the next round (a few at most:
+        // a steady stream of writes must not keep one caller here).
+        for _round in 0..4 {
+            let items = l2.pending.snapshot();
+            if items.is_empty() || failed {
                 break;
             }
-            let ok = self.apply_invalidation(l2, &item).await;
-            if ok {
-                l2.pending.confirm(&item, seq);
-                done += 1;
-            } else {
-                failed = true;
+            for (item, seq, failed_before) in items {
+                // Once L2 fails and the breaker opens, the rest waits for the next replay.
+                if failed && l2.breaker.is_open() {
+                    l2.pending.mark_failed(&item, seq);
+                    continue;
+                }
+                if self.apply_invalidation(l2, &item).await {
+                    l2.pending.confirm(&item, seq);
+                    done += u64::from(failed_before);
+                } else {
+                    l2.pending.mark_failed(&item, seq);
+                    failed = true;
+                }
             }
         }
         if done > 0 {

@@ -22,7 +22,8 @@ pub(crate) enum PendingItem {
 
 #[derive(Debug, Default)]
 struct Journal {
-    items: HashMap<PendingItem, u64>,
+    /// Each item's sequence number, and whether an attempt to apply it has failed.
+    items: HashMap<PendingItem, (u64, bool)>,
     next_seq: u64,
 }
 
@@ -54,29 +55,43 @@ impl PendingInvalidations {
         let mut j = self.journal.lock();
         j.next_seq += 1;
         let seq = j.next_seq;
-        j.items.insert(item, seq);
+        let failed = j.items.get(&item).is_some_and(|(_, f)| *f);
+        j.items.insert(item, (seq, failed));
         if j.items.len() > self.limit {
             // A clear covers every key and tag: bounded memory, nothing old survives.
             j.items.clear();
-            j.items.insert(PendingItem::Clear, seq);
+            j.items.insert(PendingItem::Clear, (seq, true));
         }
         self.non_empty.store(true, Ordering::Release);
         j.items.len()
     }
 
-    /// What to replay, clear first, each with the sequence number to confirm it with.
-    pub(crate) fn snapshot(&self) -> Vec<(PendingItem, u64)> {
+    /// What to replay, clear first: each item with the sequence number to confirm it with and
+    /// whether an earlier attempt failed.
+    pub(crate) fn snapshot(&self) -> Vec<(PendingItem, u64, bool)> {
         let j = self.journal.lock();
-        let mut items: Vec<(PendingItem, u64)> =
-            j.items.iter().map(|(i, s)| (i.clone(), *s)).collect();
-        items.sort_by_key(|(i, s)| (!matches!(i, PendingItem::Clear), *s));
+        let mut items: Vec<(PendingItem, u64, bool)> = j
+            .items
+            .iter()
+            .map(|(i, (s, f))| (i.clone(), *s, *f))
+            .collect();
+        items.sort_by_key(|(i, s, _)| (!matches!(i, PendingItem::Clear), *s));
         items
+    }
+
+    /// Records that applying `item` failed (so its later success counts as a replay).
+    pub(crate) fn mark_failed(&self, item: &PendingItem, seq: u64) {
+        if let Some((s, failed)) = self.journal.lock().items.get_mut(item) {
+            if *s == seq {
+                *failed = true;
+            }
+        }
     }
 
     /// Marks `item` replayed, unless it was added again after `seq`.
     pub(crate) fn confirm(&self, item: &PendingItem, seq: u64) {
         let mut j = self.journal.lock();
-        if j.items.get(item) == Some(&seq) {
+        if j.items.get(item).is_some_and(|(s, _)| *s == seq) {
             j.items.remove(item);
         }
         self.non_empty.store(!j.items.is_empty(), Ordering::Release);
@@ -117,7 +132,7 @@ mod tests {
         j.add(key("b"));
         let snap = j.snapshot();
         j.add(key("a")); // added again while the replay runs
-        for (item, seq) in &snap {
+        for (item, seq, _) in &snap {
             j.confirm(item, *seq);
         }
         assert!(j.any());

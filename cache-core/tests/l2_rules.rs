@@ -173,7 +173,11 @@ async fn invalidation_reaches_the_other_instance_for_key_tag_and_clear() {
         0,
         "an instance ignores its own messages"
     );
-    assert_eq!(a.stats().invalidations_replayed, 0, "nothing failed, nothing replayed");
+    assert_eq!(
+        a.stats().invalidations_replayed,
+        0,
+        "nothing failed, nothing replayed"
+    );
 }
 
 #[tokio::test]
