@@ -11,9 +11,6 @@
 //!
 //! `cargo bench --bench compare_l2` (add `-- --measurement-time 2` for a quick run).
 
-#[path = "../tests/support/redis_server.rs"]
-mod redis_server;
-
 use std::future::Future;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -27,7 +24,7 @@ use hitbox::{
 use hitbox_backend::CacheBackend;
 use hitbox_redis::{ConnectionMode, RedisBackend};
 use layercache::{Cache, Codec, EntryOptions, RedisLayer};
-use redis_server::RedisServer;
+use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,14 +4,13 @@
 //!
 //! `cargo bench --bench l2` (add `-- --measurement-time 2` for a quick run).
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use layercache::envelope::Envelope;
 use layercache::{Cache, Codec, EntryOptions, RedisLayer, L2};
+use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -42,44 +41,6 @@ const NAMESPACE: &str = "bench";
 const KEY: &str = "product:7";
 const TASKS: usize = 64;
 
-struct Server(Child, u16);
-
-impl Server {
-    fn start() -> Server {
-        let port = loop {
-            let l = TcpListener::bind("127.0.0.1:0").expect("free port");
-            let p = l.local_addr().expect("addr").port();
-            if p != 6379 {
-                break p;
-            }
-        };
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        Server(child, port)
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.1)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 struct Setup {
     cache: Cache,
     layer: RedisLayer,
@@ -97,7 +58,7 @@ struct TaskKey {
     redis_key: String,
 }
 
-async fn setup(server: &Server) -> Setup {
+async fn setup(server: &RedisServer) -> Setup {
     // A generous timeout: on a loaded machine a 50 ms one can trip the breaker mid-bench.
     let layer = RedisLayer::builder(server.url())
         .timeout(Duration::from_secs(1))
@@ -187,7 +148,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 fn sequential(c: &mut Criterion) {
-    let server = Server::start();
+    let server = RedisServer::start();
     let rt = rt_handle();
     let s = rt.block_on(setup(&server));
     let mut group = c.benchmark_group("l2_hit_sequential");
@@ -234,7 +195,7 @@ where
 }
 
 fn concurrent(c: &mut Criterion) {
-    let server = Server::start();
+    let server = RedisServer::start();
     let s = Arc::new(rt_handle().block_on(setup(&server)));
     let mut group = c.benchmark_group("l2_hit_64_tasks");
     group.throughput(Throughput::Elements(1));
@@ -307,7 +268,7 @@ fn interleaved_summary(_c: &mut Criterion) {
     const ROUNDS: usize = 15;
     const SEQ_OPS: u64 = 2_000;
     const PAR_OPS: u64 = 64_000;
-    let server = Server::start();
+    let server = RedisServer::start();
     let rt = rt_handle();
     let s = Arc::new(rt.block_on(setup(&server)));
     let names = ["cache", "layer", "raw"];

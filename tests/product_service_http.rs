@@ -13,14 +13,12 @@ mod catalog;
 mod db;
 #[path = "../examples/product_service/http.rs"]
 mod http;
-#[path = "support/redis_server.rs"]
-mod redis_server;
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use db::{Product, ProductInput};
-use redis_server::RedisServer;
+use layercache_test_support::{eventually, RedisServer};
 use reqwest::StatusCode;
 
 /// How long a change may take to reach the other instance before the test fails.
@@ -50,22 +48,6 @@ async fn start(settings: &app::Settings) -> Instance {
         axum::serve(listener, router).await.expect("serve");
     });
     Instance { base, server }
-}
-
-/// Polls `check` every 20 ms until it returns true; fails the test after `within`.
-async fn eventually<F, Fut>(within: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + within;
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 struct Client {

@@ -10,17 +10,14 @@
 //! Short by default (a few seconds per phase, for CI). `LAYERCACHE_SOAK_SECS=60` runs each phase
 //! for a minute.
 
-#[path = "../cache-redis/tests/support/mod.rs"]
-mod support;
-
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use layercache::{cached, invalidates, Cache, RedisLayer};
+use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
-use support::RedisServer;
 
 const KEYS: u64 = 200;
 const READERS: usize = 16;

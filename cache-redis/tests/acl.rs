@@ -1,13 +1,11 @@
 //! Credentials and URLs: ACL users and `requirepass` work, anything refused is a clear error at
 //! connect time that never shows the password.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use cache_core::L2;
 use cache_redis::{RedisLayer, RedisLayerError};
-use support::{eventually, namespace, Recorder, RedisServer};
+use layercache_test_support::{eventually, free_port, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -91,7 +89,7 @@ async fn missing_password_is_an_auth_error_at_connect() {
 
 #[tokio::test]
 async fn unreachable_server_is_a_connect_error_within_the_connect_timeout() {
-    let port = support::free_port();
+    let port = free_port();
     let started = Instant::now();
     let err = RedisLayer::builder(format!("redis://127.0.0.1:{port}"))
         .connect_timeout(Duration::from_millis(300))

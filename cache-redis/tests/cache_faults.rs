@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cache_core::EntryOptions;
+use layercache_test_support::{eventually, namespace, RedisServer};
 use support::instances::{Instance, Loads};
-use support::{eventually, namespace, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60));

@@ -1,13 +1,11 @@
 //! The layer on a local 3-master Redis Cluster: keys on every node, tags in one slot, clear by
 //! generation, the backplane across nodes, and locks.
 
-mod support;
-
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
 use cache_redis::RedisLayer;
-use support::{eventually, namespace, Recorder, RedisCluster};
+use layercache_test_support::{eventually, namespace, Recorder, RedisCluster};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cache_core::EntryOptions;
+use layercache_test_support::{eventually, namespace, RedisServer};
 use support::instances::Instance;
-use support::{eventually, namespace, RedisServer};
 
 const LOCKED: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60)).lock(true);
 

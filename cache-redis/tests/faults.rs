@@ -1,13 +1,11 @@
 //! The layer when its server dies, restarts or freezes: errors stay bounded, the shared connection
 //! and the backplane come back by themselves.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
 use cache_redis::RedisLayer;
-use support::{eventually, namespace, Recorder, RedisServer};
+use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 

@@ -1,14 +1,12 @@
 //! The layer through the `L2` trait against one real redis-server: values, TTLs, size limit,
 //! generations, tags, locks, namespaces, and the end of its background work on drop.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2Error, L2};
 use cache_redis::RedisLayer;
-use support::{eventually, namespace, Recorder, RedisServer};
+use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 

@@ -1,13 +1,11 @@
 //! A layer outlives the tokio runtime that built it: calls from another runtime keep working and
 //! its backplane keeps receiving.
 
-mod support;
-
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
 use cache_redis::RedisLayer;
-use support::{eventually, namespace, Recorder, RedisServer};
+use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 

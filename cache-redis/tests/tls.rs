@@ -2,14 +2,12 @@
 //! by the `openssl` command. Run with `cargo test -p cache-redis --features tls`.
 #![cfg(feature = "tls")]
 
-mod support;
-
 use std::process::Command;
 use std::time::Duration;
 
 use cache_core::L2;
 use cache_redis::RedisLayer;
-use support::{eventually, free_port, namespace, Recorder, RedisServer};
+use layercache_test_support::{eventually, free_port, namespace, Recorder, RedisServer};
 
 #[tokio::test]
 async fn rediss_url_connects_and_the_backplane_works_over_tls() {

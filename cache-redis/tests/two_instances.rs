@@ -6,8 +6,8 @@ mod support;
 use std::time::Duration;
 
 use cache_core::{Codec, EntryOptions};
+use layercache_test_support::{eventually, namespace, RedisServer};
 use support::instances::{Instance, Loads};
-use support::{eventually, namespace, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60));

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cache_core::{Cache, CacheBuilder};
 use cache_redis::RedisLayer;
+use layercache_test_support::eventually;
 
 /// One application instance: its cache and (a handle to) its Redis layer.
 pub struct Instance {
@@ -41,7 +42,7 @@ impl Instance {
 
     /// Waits until the backplane subscription is up.
     pub async fn subscribed(&self) {
-        super::eventually(Duration::from_secs(5), "backplane subscribed", || async {
+        eventually(Duration::from_secs(5), "backplane subscribed", || async {
             cache_core::L2::backplane_connected(&self.layer)
         })
         .await;
