@@ -5,7 +5,40 @@
 //! callers miss at once, invalidation that reaches every instance, fail-safe stale values, and
 //! compile-time checks of keys, durations and serializability.
 //!
-//! See the README for the quickstart, the argument table and the failure rules.
+//! ```
+//! use layercache::{cached, invalidates, Cache};
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! struct Product {
+//!     id: u64,
+//!     name: String,
+//! }
+//!
+//! #[cached(key = "product:<id>", ttl = "5m")]
+//! async fn get_product(id: u64) -> Result<Product, std::io::Error> {
+//!     Ok(Product { id, name: format!("product {id}") }) // the database call
+//! }
+//!
+//! #[invalidates(get_product(id))]
+//! async fn rename_product(id: u64, name: &str) -> Result<(), std::io::Error> {
+//!     let _ = name; // the database write
+//!     Ok(())
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! layercache::install(Cache::builder().namespace("shop").build()).expect("installed once");
+//! let first = get_product(7).await?; // runs the body
+//! let again = get_product(7).await?; // served from L1
+//! assert_eq!(first, again);
+//! rename_product(7, "lamp").await?; // drops product:7 from every layer
+//! get_product(7).await?; // runs the body again
+//! let stats = layercache::global().stats();
+//! assert_eq!((stats.l1_hits, stats.loads), (1, 2));
+//! # Ok::<_, std::io::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! See the README for the argument table, Redis configuration and the failure rules.
 #![warn(missing_docs)]
 
 use std::sync::OnceLock;
