@@ -24,6 +24,21 @@ async fn subscribed(layer: &RedisLayer) {
     .await;
 }
 
+/// A writes `old` under `{ns}:k` while B (subscribed, its events recorded) shares the namespace.
+async fn two_sharing_old_value(
+    server: &RedisServer,
+    ns: &str,
+) -> (RedisLayer, RedisLayer, Arc<Recorder>, String) {
+    let (a, _) = attached(server, ns, 1).await;
+    let (b, b_events) = attached(server, ns, 2).await;
+    subscribed(&b).await;
+    let key = format!("{ns}:k");
+    a.set(&key, b"old".to_vec(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    (a, b, b_events, key)
+}
+
 fn clear_message(origin: u64) -> InvalidationMessage {
     InvalidationMessage {
         origin,
@@ -291,13 +306,7 @@ async fn clear_drops_every_value_in_one_step() {
 async fn clear_is_adopted_by_another_instance_through_the_backplane() {
     let server = RedisServer::start();
     let ns = namespace("clear-bp");
-    let (a, _) = attached(&server, &ns, 1).await;
-    let (b, b_events) = attached(&server, &ns, 2).await;
-    subscribed(&b).await;
-    let key = format!("{ns}:k");
-    a.set(&key, b"old".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
+    let (a, b, b_events, key) = two_sharing_old_value(&server, &ns).await;
     assert!(b.get(&key).await.unwrap().is_some(), "B shares A's value");
 
     a.clear().await.unwrap();
@@ -316,13 +325,7 @@ async fn clear_is_adopted_by_another_instance_through_the_backplane() {
 async fn generation_is_cached_and_reread_when_the_backplane_reconnects() {
     let server = RedisServer::start();
     let ns = namespace("clear-reconnect");
-    let (a, _) = attached(&server, &ns, 1).await;
-    let (b, b_events) = attached(&server, &ns, 2).await;
-    subscribed(&b).await;
-    let key = format!("{ns}:k");
-    a.set(&key, b"old".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
+    let (a, b, b_events, key) = two_sharing_old_value(&server, &ns).await;
     assert!(b.get(&key).await.unwrap().is_some());
 
     // A clear whose message B never gets: B keeps its cached generation (no round trip per
