@@ -161,16 +161,8 @@ async fn an_invalidation_during_an_outage_is_replayed_and_the_old_value_never_re
     let reader = Instance::new(&server.url(), &ns).await;
     reader.subscribed().await;
     let loads = Loads::default();
-    let _: String = writer
-        .cache
-        .get_or_load("K", &OPTS, loads.returning("old".to_string()))
-        .await
-        .unwrap();
-    let _: String = reader
-        .cache
-        .get_or_load("K", &OPTS, loads.returning("unused".to_string()))
-        .await
-        .unwrap();
+    writer.read("K", &OPTS, &loads, "old").await;
+    reader.read("K", &OPTS, &loads, "unused").await;
 
     server.pause();
     writer.cache.invalidate("K").await;

@@ -37,11 +37,7 @@ async fn b_serves_what_a_loaded_without_running_its_loader() {
     assert_eq!(stats.l2_hits, 1);
     assert_eq!(stats.loads, 0);
     // Now in B's L1.
-    let _: String = b
-        .cache
-        .get_or_load("product:7", &OPTS, b_loads.returning("other".to_string()))
-        .await
-        .unwrap();
+    b.read("product:7", &OPTS, &b_loads, "other").await;
     assert_eq!(b.cache.stats().l1_hits, 1);
 }
 
@@ -53,16 +49,8 @@ async fn a_key_invalidation_reaches_b_within_a_deadline() {
     let b = Instance::new(&server.url(), &ns).await;
     b.subscribed().await;
     let loads = Loads::default();
-    let _: String = a
-        .cache
-        .get_or_load("k", &OPTS, loads.returning("old".to_string()))
-        .await
-        .unwrap();
-    let _: String = b
-        .cache
-        .get_or_load("k", &OPTS, loads.returning("unused".to_string()))
-        .await
-        .unwrap();
+    a.read("k", &OPTS, &loads, "old").await;
+    b.read("k", &OPTS, &loads, "unused").await;
     assert_eq!(b.cache.l1_len(), 1);
 
     a.cache.invalidate("k").await;
@@ -168,11 +156,7 @@ async fn a_value_written_with_another_codec_is_a_counted_miss_then_overwritten()
     let bincode = Instance::with(&server.url(), &ns, |b| b.codec(Codec::Bincode)).await;
     let loads = Loads::default();
 
-    let _: String = json
-        .cache
-        .get_or_load("k", &OPTS, loads.returning("from-json".to_string()))
-        .await
-        .unwrap();
+    json.read("k", &OPTS, &loads, "from-json").await;
     let v: String = bincode
         .cache
         .get_or_load("k", &OPTS, loads.returning("from-bincode".to_string()))

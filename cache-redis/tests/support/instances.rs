@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, CacheBuilder};
+use cache_core::{Cache, CacheBuilder, EntryOptions};
 use cache_redis::RedisLayer;
 use layercache_test_support::eventually;
 
@@ -38,6 +38,14 @@ impl Instance {
             .l2(layer.clone())
             .build();
         Instance { cache, layer }
+    }
+
+    /// Reads the string under `key`, loading `value` on a miss (counted in `loads`).
+    pub async fn read(&self, key: &str, opts: &EntryOptions, loads: &Loads, value: &str) -> String {
+        self.cache
+            .get_or_load(key, opts, loads.returning(value.to_string()))
+            .await
+            .unwrap()
     }
 
     /// Waits until the backplane subscription is up.
