@@ -8,33 +8,16 @@
 //!
 //! `cargo bench --bench compare_l1` (add `-- --measurement-time 2` for a quick run).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use layercache::{Cache, EntryOptions, LoadPlan};
 
-struct Counting;
-static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
-
-// SAFETY: forwards to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 #[derive(Clone, Debug)]
 #[allow(dead_code)]
@@ -170,11 +153,11 @@ where
         for id in 0..KEYS {
             call(id).await;
         }
-        let before = ALLOCATIONS.load(Relaxed);
+        let before = allocations();
         for i in 0..N {
             std::hint::black_box(call(i % KEYS).await);
         }
-        (ALLOCATIONS.load(Relaxed) - before) as f64 / N as f64
+        (allocations() - before) as f64 / N as f64
     })
 }
 

@@ -1,8 +1,6 @@
 //! L1 hit: a `#[cached]` function and `Cache::get_or_load` vs a hand-written `quick_cache` get of
 //! the same key, on 1 and 2 threads. Also prints heap allocations per hit (counting allocator).
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,19 +10,9 @@ use std::sync::OnceLock;
 
 use layercache::{cached, Cache, EntryOptions};
 
-struct Counting;
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Relaxed);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) }
-    }
-}
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+#[path = "common/counting_alloc.rs"]
+mod counting_alloc;
+use counting_alloc::allocations;
 
 #[derive(Clone, Debug)]
 #[allow(dead_code)]
@@ -105,11 +93,11 @@ fn l1_hit(c: &mut Criterion) {
     let cache = bench_cache();
     let keys: Vec<String> = (0..KEYS).map(|id| format!("product:{id}")).collect();
     let allocs = |f: &dyn Fn(u64)| {
-        let before = ALLOCS.load(Relaxed);
+        let before = allocations();
         for i in 0..10_000 {
             f(i % KEYS);
         }
-        (ALLOCS.load(Relaxed) - before) as f64 / 10_000.0
+        (allocations() - before) as f64 / 10_000.0
     };
     let ours = allocs(&|id| {
         std::hint::black_box(layercache_hit(id));
