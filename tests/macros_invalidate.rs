@@ -5,21 +5,8 @@ use std::sync::Arc;
 
 use layercache::{cached, invalidates, Cache};
 
-fn cache() -> Cache {
-    Cache::builder().namespace("test").build()
-}
-
-#[derive(Default, Clone)]
-struct Calls(Arc<AtomicUsize>);
-
-impl Calls {
-    fn hit(&self) -> usize {
-        self.0.fetch_add(1, Ordering::SeqCst) + 1
-    }
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+mod common;
+use common::{cache, Calls};
 
 /// Readers and writers in another module, reached by path.
 mod catalog {

@@ -1,28 +1,13 @@
 //! `#[cached]` against the runtime: what is cached, what is not, and which key each call uses.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use layercache::{cached, Cache, MemoryL2};
 use serde::{Deserialize, Serialize};
 
-fn cache() -> Cache {
-    Cache::builder().namespace("test").build()
-}
-
-/// Counts how often a body ran.
-#[derive(Default, Clone)]
-struct Calls(Arc<AtomicUsize>);
-
-impl Calls {
-    fn hit(&self) -> usize {
-        self.0.fetch_add(1, Ordering::SeqCst) + 1
-    }
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+mod common;
+use common::{cache, Calls};
 
 #[cached(key = "square:<n>", ttl = "1m", cache = cache)]
 async fn square(cache: &Cache, calls: &Calls, n: u64) -> u64 {

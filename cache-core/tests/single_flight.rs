@@ -9,6 +9,19 @@ use tokio::sync::Notify;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
+/// Waits (with a deadline) until `n` callers wait on another caller's load.
+async fn waiters_joined(cache: &Cache, n: u64) {
+    let start = std::time::Instant::now();
+    while cache.stats().coalesced < n {
+        assert!(
+            start.elapsed() < DEADLINE,
+            "callers never joined: {:?}",
+            cache.stats()
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
 fn opts() -> EntryOptions {
     EntryOptions::new().ttl(Duration::from_secs(60))
 }
@@ -32,16 +45,8 @@ async fn ten_thousand_concurrent_callers_run_the_loader_once() {
                 .await
         }));
     }
-    // Wait (with a deadline) until all but the leader are waiting, then release the leader.
-    let start = std::time::Instant::now();
-    while cache.stats().coalesced < 9_999 {
-        assert!(
-            start.elapsed() < DEADLINE,
-            "callers never joined: {:?}",
-            cache.stats()
-        );
-        tokio::task::yield_now().await;
-    }
+    // All but the leader wait before the leader is released.
+    waiters_joined(&cache, 9_999).await;
     gate.notify_one();
     for t in tasks {
         assert_eq!(t.await.unwrap(), Ok(42));
@@ -75,11 +80,7 @@ async fn a_cancelled_leader_hands_over_to_a_waiter() {
                 .await
         })
     };
-    let start = std::time::Instant::now();
-    while cache.stats().coalesced < 1 {
-        assert!(start.elapsed() < DEADLINE);
-        tokio::task::yield_now().await;
-    }
+    waiters_joined(&cache, 1).await;
     leader.abort();
     let got = tokio::time::timeout(DEADLINE, waiter)
         .await
@@ -116,11 +117,7 @@ async fn a_panicking_loader_does_not_poison_the_key() {
                 .await
         })
     };
-    let start = std::time::Instant::now();
-    while cache.stats().coalesced < 1 {
-        assert!(start.elapsed() < DEADLINE);
-        tokio::task::yield_now().await;
-    }
+    waiters_joined(&cache, 1).await;
     release.notify_one();
     assert!(leader.await.unwrap_err().is_panic());
     let got = tokio::time::timeout(DEADLINE, waiter)
