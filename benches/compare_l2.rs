@@ -23,7 +23,7 @@ use hitbox::{
 };
 use hitbox_backend::CacheBackend;
 use hitbox_redis::{ConnectionMode, RedisBackend};
-use layercache::{Cache, Codec, EntryOptions, RedisLayer};
+use layercache::{Cache, Codec, EntryOptions, RedisL2};
 use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
 
@@ -162,11 +162,11 @@ async fn hitbox_product(id: u64) -> Product {
 async fn setup(url: &str) {
     // A generous timeout: on a loaded machine the default (50 ms) could open the breaker
     // mid-bench, and the bench would measure skipped reads.
-    let layer = RedisLayer::builder(url)
+    let layer = RedisL2::builder(url)
         .timeout(Duration::from_secs(1))
         .build()
         .await
-        .expect("RedisLayer connects");
+        .expect("RedisL2 connects");
     let layercache = Cache::builder()
         .namespace("bench")
         .codec(Codec::Bincode)

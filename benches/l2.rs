@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use layercache::envelope::Envelope;
-use layercache::{Cache, Codec, EntryOptions, RedisLayer, L2};
+use layercache::{Cache, Codec, EntryOptions, RedisL2, L2};
 use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ const TASKS: usize = 64;
 
 struct Setup {
     cache: Cache,
-    layer: RedisLayer,
+    layer: RedisL2,
     raw: redis::aio::MultiplexedConnection,
     /// The Redis key the cache stored the value under.
     redis_key: String,
@@ -60,7 +60,7 @@ struct TaskKey {
 
 async fn setup(server: &RedisServer) -> Setup {
     // A generous timeout: on a loaded machine a 50 ms one can trip the breaker mid-bench.
-    let layer = RedisLayer::builder(server.url())
+    let layer = RedisL2::builder(server.url())
         .timeout(Duration::from_secs(1))
         .build()
         .await
@@ -124,7 +124,7 @@ async fn cache_hit(cache: &Cache, key: &str) -> Product {
         .expect("an L2 hit")
 }
 
-async fn layer_hit(layer: &RedisLayer, full_key: &str) -> Product {
+async fn layer_hit(layer: &RedisL2, full_key: &str) -> Product {
     decode(&layer.get(full_key).await.expect("get").expect("hit"))
 }
 

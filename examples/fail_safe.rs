@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use layercache::{cached, Cache, RedisLayer, Stats};
+use layercache::{cached, Cache, RedisL2, Stats};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tracing_subscriber::EnvFilter;
@@ -139,7 +139,7 @@ enum Outage {
 async fn part_two(url: &str, outage: Outage) -> anyhow::Result<()> {
     println!("\n== part 2: two instances share Redis, then Redis goes away\n");
     let connect = || {
-        RedisLayer::builder(url)
+        RedisL2::builder(url)
             .timeout(Duration::from_millis(50))
             .breaker(3, Duration::from_secs(30))
             .connect_timeout(Duration::from_millis(300))

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use layercache::{cached, invalidates, Cache, RedisLayer, Stats};
+use layercache::{cached, invalidates, Cache, RedisL2, Stats};
 use serde::{Deserialize, Serialize};
 use tracing_subscriber::EnvFilter;
 
@@ -86,7 +86,7 @@ async fn main() -> anyhow::Result<()> {
         .default_ttl(Duration::from_secs(60));
     match std::env::var("REDIS_URL") {
         Ok(url) => {
-            let layer = RedisLayer::connect(url.as_str()).await?;
+            let layer = RedisL2::connect(url.as_str()).await?;
             println!("L1 in process + L2 on Redis ({url})\n");
             builder = builder.l2(layer);
         }

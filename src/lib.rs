@@ -50,6 +50,9 @@ pub use cache_core::{
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]
+pub use cache_redis::{RedisL2, RedisL2Builder, RedisL2Error};
+#[cfg(feature = "redis")]
+#[allow(deprecated)]
 pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]

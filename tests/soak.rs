@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use layercache::{cached, invalidates, Cache, RedisLayer};
+use layercache::{cached, invalidates, Cache, RedisL2};
 use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};
 
@@ -101,7 +101,7 @@ impl Phase {
 }
 
 async fn instance(url: &str, db: Arc<Db>) -> Instance {
-    let layer = RedisLayer::builder(url)
+    let layer = RedisL2::builder(url)
         .timeout(Duration::from_millis(50))
         .breaker(3, Duration::from_millis(250))
         .build()

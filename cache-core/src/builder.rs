@@ -81,7 +81,7 @@ impl CacheBuilder {
         self
     }
 
-    /// The shared L2 (e.g. `RedisLayer`).
+    /// The shared L2 (e.g. `RedisL2`).
     pub fn l2(self, layer: impl L2) -> Self {
         self.l2_arc(Arc::new(layer))
     }

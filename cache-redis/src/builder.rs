@@ -1,4 +1,4 @@
-//! [`RedisLayerBuilder`]: where to connect and how the cache should treat the layer.
+//! [`RedisL2Builder`]: where to connect and how the cache should treat the layer.
 
 use std::time::Duration;
 
@@ -8,8 +8,8 @@ use redis::cluster::ClusterClientBuilder;
 use redis::{AsyncConnectionConfig, Client};
 
 use crate::connection::SharedConnection;
-use crate::error::{connect_error, redact_url, RedisLayerError};
-use crate::layer::{RedisLayer, Settings};
+use crate::error::{connect_error, redact_url, RedisL2Error};
+use crate::layer::{RedisL2, Settings};
 use crate::runtime::LayerRuntime;
 
 /// Which servers to use.
@@ -31,12 +31,12 @@ impl Topology {
     }
 }
 
-/// Configures and connects a [`RedisLayer`].
+/// Configures and connects a [`RedisL2`].
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), cache_redis::RedisLayerError> {
+/// # async fn f() -> Result<(), cache_redis::RedisL2Error> {
 /// use std::time::Duration;
-/// let layer = cache_redis::RedisLayer::builder("redis://app:secret@10.0.0.5:6379")
+/// let layer = cache_redis::RedisL2::builder("redis://app:secret@10.0.0.5:6379")
 ///     .timeout(Duration::from_millis(30))
 ///     .breaker(5, Duration::from_secs(2))
 ///     .max_value_size(512 * 1024)
@@ -46,7 +46,7 @@ impl Topology {
 /// ```
 #[derive(Clone, Debug)]
 #[must_use = "a builder does nothing until `build().await`"]
-pub struct RedisLayerBuilder {
+pub struct RedisL2Builder {
     topology: Topology,
     namespace: Option<String>,
     policy: L2Policy,
@@ -95,9 +95,9 @@ impl TlsFiles {
     }
 }
 
-impl RedisLayerBuilder {
-    pub(crate) fn new(topology: Topology) -> RedisLayerBuilder {
-        RedisLayerBuilder {
+impl RedisL2Builder {
+    pub(crate) fn new(topology: Topology) -> RedisL2Builder {
+        RedisL2Builder {
             topology,
             namespace: None,
             policy: L2Policy::default(),
@@ -190,22 +190,22 @@ impl RedisLayerBuilder {
     }
 
     /// Connects: checks the URL(s), the credentials, and that the server answers.
-    pub async fn build(self) -> Result<RedisLayer, RedisLayerError> {
+    pub async fn build(self) -> Result<RedisL2, RedisL2Error> {
         if self.policy.timeout.is_zero() {
-            return Err(RedisLayerError::Config("timeout must be above zero".into()));
+            return Err(RedisL2Error::Config("timeout must be above zero".into()));
         }
         if self.connect_timeout.is_zero()
             || self.health_interval.is_zero()
             || self.tombstone_ttl.is_zero()
         {
-            return Err(RedisLayerError::Config(
+            return Err(RedisL2Error::Config(
                 "connect timeout, health interval and tombstone TTL must be above zero".into(),
             ));
         }
         let urls = match &self.topology {
             Topology::Single(url) => vec![url.clone()],
             Topology::Cluster(urls) if urls.is_empty() => {
-                return Err(RedisLayerError::Config(
+                return Err(RedisL2Error::Config(
                     "a cluster needs at least one node URL".into(),
                 ))
             }
@@ -222,7 +222,7 @@ impl RedisLayerBuilder {
             .map(|url| self.open_client(url))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let runtime = LayerRuntime::start().map_err(RedisLayerError::Runtime)?;
+        let runtime = LayerRuntime::start().map_err(RedisL2Error::Runtime)?;
         let connection = runtime.enter(self.connect(&clients)).await?;
         let settings = Settings {
             topology: self.topology,
@@ -233,20 +233,20 @@ impl RedisLayerBuilder {
             health_interval: self.health_interval,
             tombstone_ttl: self.tombstone_ttl,
         };
-        Ok(RedisLayer::assemble(connection, clients, settings, runtime).await)
+        Ok(RedisL2::assemble(connection, clients, settings, runtime).await)
     }
 }
 
-impl RedisLayerBuilder {
+impl RedisL2Builder {
     /// Parses a URL, refusing `rediss://` without the `tls` feature with a clear message.
-    fn open_client(&self, url: &str) -> Result<Client, RedisLayerError> {
+    fn open_client(&self, url: &str) -> Result<Client, RedisL2Error> {
         let tls = url.starts_with("rediss://");
         if tls && !cfg!(feature = "tls") {
-            return Err(RedisLayerError::TlsNotEnabled {
+            return Err(RedisL2Error::TlsNotEnabled {
                 url: redact_url(url),
             });
         }
-        let invalid = |e: redis::RedisError| RedisLayerError::InvalidUrl {
+        let invalid = |e: redis::RedisError| RedisL2Error::InvalidUrl {
             url: redact_url(url),
             reason: e.to_string(),
         };
@@ -258,7 +258,7 @@ impl RedisLayerBuilder {
     }
 
     /// Opens the shared connection and proves it works with a `PING`.
-    async fn connect(&self, clients: &[Client]) -> Result<SharedConnection, RedisLayerError> {
+    async fn connect(&self, clients: &[Client]) -> Result<SharedConnection, RedisL2Error> {
         let timeout = self.connect_timeout;
         match (&self.topology, clients) {
             (Topology::Single(url), [client]) => {
@@ -301,7 +301,7 @@ impl RedisLayerBuilder {
                 } else {
                     builder
                 };
-                let client = builder.build().map_err(|e| RedisLayerError::InvalidUrl {
+                let client = builder.build().map_err(|e| RedisL2Error::InvalidUrl {
                     url: redact_url(first),
                     reason: e.to_string(),
                 })?;
@@ -315,7 +315,7 @@ impl RedisLayerBuilder {
                     .map_err(|e| connect_error(first, e))?;
                 Ok(SharedConnection::Cluster(connection))
             }
-            (Topology::Single(url), _) => Err(RedisLayerError::Config(format!(
+            (Topology::Single(url), _) => Err(RedisL2Error::Config(format!(
                 "one client expected for {}",
                 redact_url(url)
             ))),

@@ -1,15 +1,15 @@
-//! Errors of building a [`RedisLayer`](crate::RedisLayer), and the mapping of Redis errors to
+//! Errors of building a [`RedisL2`](crate::RedisL2), and the mapping of Redis errors to
 //! [`L2Error`].
 
 use cache_core::L2Error;
 use redis::{ErrorKind, RedisError};
 
-/// Why a [`RedisLayer`](crate::RedisLayer) could not be built.
+/// Why a [`RedisL2`](crate::RedisL2) could not be built.
 ///
 /// URLs in these messages have their password replaced by `***`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RedisLayerError {
+pub enum RedisL2Error {
     /// The URL could not be parsed, or names an unsupported scheme.
     #[error("invalid Redis URL `{url}`: {reason}")]
     InvalidUrl {
@@ -42,10 +42,10 @@ pub enum RedisLayerError {
         source: RedisError,
     },
     /// The layer's background runtime thread could not be started.
-    #[error("could not start the RedisLayer runtime thread: {0}")]
+    #[error("could not start the RedisL2 runtime thread: {0}")]
     Runtime(#[source] std::io::Error),
     /// A builder setting is out of range.
-    #[error("invalid RedisLayer configuration: {0}")]
+    #[error("invalid RedisL2 configuration: {0}")]
     Config(String),
 }
 
@@ -77,15 +77,15 @@ pub(crate) fn is_auth_error(e: &RedisError) -> bool {
 }
 
 /// Classifies a failure at connect time.
-pub(crate) fn connect_error(url: &str, e: RedisError) -> RedisLayerError {
+pub(crate) fn connect_error(url: &str, e: RedisError) -> RedisL2Error {
     let url = redact_url(url);
     if is_auth_error(&e) {
-        RedisLayerError::Auth {
+        RedisL2Error::Auth {
             url,
             reason: e.to_string(),
         }
     } else {
-        RedisLayerError::Connect { url, source: e }
+        RedisL2Error::Connect { url, source: e }
     }
 }
 

@@ -1,4 +1,4 @@
-//! [`RedisLayer`]: the [`L2`] on Redis.
+//! [`RedisL2`]: the [`L2`] on Redis.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -8,9 +8,9 @@ use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2};
 use redis::{Client, Script, Value};
 
 use crate::backplane::{Backplane, GenerationPoller, Subscriber};
-use crate::builder::{RedisLayerBuilder, Topology};
+use crate::builder::{RedisL2Builder, Topology};
 use crate::connection::SharedConnection;
-use crate::error::{backend, RedisLayerError};
+use crate::error::{backend, RedisL2Error};
 use crate::keys::KeySpace;
 use crate::record;
 use crate::runtime::LayerRuntime;
@@ -64,12 +64,12 @@ pub(crate) struct Settings {
 /// the tokio runtime that built it shuts down. That thread ends when the last handle is dropped.
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), cache_redis::RedisLayerError> {
-/// let layer = cache_redis::RedisLayer::connect("redis://127.0.0.1:6379").await?;
+/// # async fn f() -> Result<(), cache_redis::RedisL2Error> {
+/// let layer = cache_redis::RedisL2::connect("redis://127.0.0.1:6379").await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisLayer {
+pub struct RedisL2 {
     inner: Arc<Inner>,
 }
 
@@ -91,36 +91,36 @@ struct Inner {
     runtime: LayerRuntime,
 }
 
-impl RedisLayer {
+impl RedisL2 {
     /// Connects to one Redis server with the default settings.
     ///
     /// `url` is `redis://[user:password@]host:port[/db]`, or `rediss://…` with the `tls`
-    /// feature. A refused password is an [`RedisLayerError::Auth`] here, not later.
-    pub async fn connect(url: impl Into<String>) -> Result<RedisLayer, RedisLayerError> {
-        RedisLayer::builder(url).build().await
+    /// feature. A refused password is an [`RedisL2Error::Auth`] here, not later.
+    pub async fn connect(url: impl Into<String>) -> Result<RedisL2, RedisL2Error> {
+        RedisL2::builder(url).build().await
     }
 
     /// Starts configuring a layer on one Redis server.
-    pub fn builder(url: impl Into<String>) -> RedisLayerBuilder {
-        RedisLayerBuilder::new(Topology::Single(url.into()))
+    pub fn builder(url: impl Into<String>) -> RedisL2Builder {
+        RedisL2Builder::new(Topology::Single(url.into()))
     }
 
     /// Connects to a Redis Cluster, given any reachable nodes, with the default settings.
-    pub async fn cluster<I, S>(urls: I) -> Result<RedisLayer, RedisLayerError>
+    pub async fn cluster<I, S>(urls: I) -> Result<RedisL2, RedisL2Error>
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RedisLayer::cluster_builder(urls).build().await
+        RedisL2::cluster_builder(urls).build().await
     }
 
     /// Starts configuring a layer on a Redis Cluster.
-    pub fn cluster_builder<I, S>(urls: I) -> RedisLayerBuilder
+    pub fn cluster_builder<I, S>(urls: I) -> RedisL2Builder
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        RedisLayerBuilder::new(Topology::Cluster(
+        RedisL2Builder::new(Topology::Cluster(
             urls.into_iter().map(Into::into).collect(),
         ))
     }
@@ -130,8 +130,8 @@ impl RedisLayer {
         pubsub_clients: Vec<Client>,
         settings: Settings,
         runtime: LayerRuntime,
-    ) -> RedisLayer {
-        let layer = RedisLayer {
+    ) -> RedisL2 {
+        let layer = RedisL2 {
             inner: Arc::new(Inner {
                 connection,
                 backplane: Arc::new(Backplane::default()),
@@ -174,7 +174,7 @@ impl RedisLayer {
 
     fn space(&self) -> Result<&Arc<KeySpace>, L2Error> {
         self.inner.space.get().ok_or_else(|| {
-            L2Error::Backend("RedisLayer is not attached to a cache or namespace yet".into())
+            L2Error::Backend("RedisL2 is not attached to a cache or namespace yet".into())
         })
     }
 
@@ -274,10 +274,10 @@ impl RedisLayer {
     }
 }
 
-impl std::fmt::Debug for RedisLayer {
+impl std::fmt::Debug for RedisL2 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let settings = &self.inner.settings;
-        f.debug_struct("RedisLayer")
+        f.debug_struct("RedisL2")
             .field("servers", &settings.topology.redacted())
             .field("namespace", &self.namespace())
             .field("policy", &settings.policy)
@@ -292,7 +292,7 @@ fn px(ttl: Duration) -> u64 {
 }
 
 #[async_trait::async_trait]
-impl L2 for RedisLayer {
+impl L2 for RedisL2 {
     fn attach(&self, namespace: &str, instance_id: u64, listener: Arc<dyn BackplaneListener>) {
         let space = self.bind(namespace);
         if space.namespace() != namespace {
@@ -300,20 +300,20 @@ impl L2 for RedisLayer {
                 tracing::warn!(
                     bound = space.namespace(),
                     requested = namespace,
-                    "RedisLayer is already bound to another namespace; connect one layer per namespace"
+                    "RedisL2 is already bound to another namespace; connect one layer per namespace"
                 );
             } else {
                 tracing::debug!(
                     bound = space.namespace(),
                     requested = namespace,
-                    "RedisLayer keeps its configured namespace"
+                    "RedisL2 keeps its configured namespace"
                 );
             }
         }
         tracing::debug!(
             namespace = space.namespace(),
             instance_id,
-            "RedisLayer attached"
+            "RedisL2 attached"
         );
         self.inner.backplane.listeners.write().push(listener);
         self.start_background(space);

@@ -1,4 +1,4 @@
-//! The Redis L2 of layercache: [`RedisLayer`].
+//! The Redis L2 of layercache: [`RedisL2`].
 //!
 //! One multiplexed, auto-reconnecting connection (or Redis Cluster connection) shared by all
 //! callers; a pub/sub backplane that tells every instance about invalidations; tag versions and a
@@ -9,10 +9,10 @@
 //! timeout and opens a circuit breaker after repeated failures; this crate only moves bytes.
 //!
 //! ```no_run
-//! # async fn f() -> Result<(), cache_redis::RedisLayerError> {
-//! use cache_redis::RedisLayer;
-//! let single = RedisLayer::connect("redis://127.0.0.1:6379").await?;
-//! let cluster = RedisLayer::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?;
+//! # async fn f() -> Result<(), cache_redis::RedisL2Error> {
+//! use cache_redis::RedisL2;
+//! let single = RedisL2::connect("redis://127.0.0.1:6379").await?;
+//! let cluster = RedisL2::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?;
 //! # Ok(()) }
 //! ```
 #![warn(missing_docs)]
@@ -27,6 +27,16 @@ mod layer;
 mod record;
 mod runtime;
 
-pub use builder::RedisLayerBuilder;
-pub use error::RedisLayerError;
-pub use layer::RedisLayer;
+pub use builder::RedisL2Builder;
+pub use error::RedisL2Error;
+pub use layer::RedisL2;
+
+/// Old name of [`RedisL2`]: "layer" reads as tower/axum middleware, and this is a storage backend.
+#[deprecated(since = "0.2.0", note = "renamed to `RedisL2`")]
+pub type RedisLayer = RedisL2;
+/// Old name of [`RedisL2Builder`].
+#[deprecated(since = "0.2.0", note = "renamed to `RedisL2Builder`")]
+pub type RedisLayerBuilder = RedisL2Builder;
+/// Old name of [`RedisL2Error`].
+#[deprecated(since = "0.2.0", note = "renamed to `RedisL2Error`")]
+pub type RedisLayerError = RedisL2Error;

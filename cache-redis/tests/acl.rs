@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use cache_core::L2;
-use cache_redis::{RedisLayer, RedisLayerError};
+use cache_redis::{RedisL2, RedisL2Error};
 use layercache_test_support::{eventually, free_port, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -31,7 +31,7 @@ async fn acl_user_connects_and_the_backplane_works() {
     let server = acl_server();
     let url = format!("redis://app:app-secret@127.0.0.1:{}", server.port());
     let ns = namespace("acl");
-    let layer = RedisLayer::connect(&url).await.expect("ACL user connects");
+    let layer = RedisL2::connect(&url).await.expect("ACL user connects");
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
     layer
@@ -58,9 +58,7 @@ async fn acl_user_connects_and_the_backplane_works() {
 async fn requirepass_password_connects() {
     let server = acl_server();
     let url = format!("redis://:adminpass@127.0.0.1:{}", server.port());
-    RedisLayer::connect(&url)
-        .await
-        .expect("default user connects");
+    RedisL2::connect(&url).await.expect("default user connects");
 }
 
 #[tokio::test]
@@ -68,8 +66,8 @@ async fn wrong_password_is_a_clear_auth_error_at_connect() {
     let server = acl_server();
     let url = format!("redis://app:not-the-password@127.0.0.1:{}", server.port());
     let started = Instant::now();
-    let err = RedisLayer::connect(&url).await.unwrap_err();
-    assert!(matches!(err, RedisLayerError::Auth { .. }), "{err:?}");
+    let err = RedisL2::connect(&url).await.unwrap_err();
+    assert!(matches!(err, RedisL2Error::Auth { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(2), "no retry loop");
     let text = err.to_string();
     assert!(text.contains("refused the credentials"), "{text}");
@@ -83,41 +81,38 @@ async fn wrong_password_is_a_clear_auth_error_at_connect() {
 #[tokio::test]
 async fn missing_password_is_an_auth_error_at_connect() {
     let server = acl_server();
-    let err = RedisLayer::connect(server.url()).await.unwrap_err();
-    assert!(matches!(err, RedisLayerError::Auth { .. }), "{err:?}");
+    let err = RedisL2::connect(server.url()).await.unwrap_err();
+    assert!(matches!(err, RedisL2Error::Auth { .. }), "{err:?}");
 }
 
 #[tokio::test]
 async fn unreachable_server_is_a_connect_error_within_the_connect_timeout() {
     let port = free_port();
     let started = Instant::now();
-    let err = RedisLayer::builder(format!("redis://127.0.0.1:{port}"))
+    let err = RedisL2::builder(format!("redis://127.0.0.1:{port}"))
         .connect_timeout(Duration::from_millis(300))
         .build()
         .await
         .unwrap_err();
-    assert!(matches!(err, RedisLayerError::Connect { .. }), "{err:?}");
+    assert!(matches!(err, RedisL2Error::Connect { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn malformed_urls_are_rejected() {
-    let err = RedisLayer::connect("http://127.0.0.1:1").await.unwrap_err();
-    assert!(matches!(err, RedisLayerError::InvalidUrl { .. }), "{err:?}");
-    let err = RedisLayer::cluster(Vec::<String>::new()).await.unwrap_err();
-    assert!(matches!(err, RedisLayerError::Config(_)), "{err:?}");
+    let err = RedisL2::connect("http://127.0.0.1:1").await.unwrap_err();
+    assert!(matches!(err, RedisL2Error::InvalidUrl { .. }), "{err:?}");
+    let err = RedisL2::cluster(Vec::<String>::new()).await.unwrap_err();
+    assert!(matches!(err, RedisL2Error::Config(_)), "{err:?}");
 }
 
 #[cfg(not(feature = "tls"))]
 #[tokio::test]
 async fn rediss_without_the_tls_feature_says_which_feature_to_enable() {
-    let err = RedisLayer::connect("rediss://u:secret@127.0.0.1:1")
+    let err = RedisL2::connect("rediss://u:secret@127.0.0.1:1")
         .await
         .unwrap_err();
-    assert!(
-        matches!(err, RedisLayerError::TlsNotEnabled { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, RedisL2Error::TlsNotEnabled { .. }), "{err:?}");
     assert!(err.to_string().contains("`tls` feature"));
     assert!(!err.to_string().contains("secret"));
 }
@@ -147,7 +142,7 @@ async fn a_user_with_only_the_documented_commands_is_enough() {
     );
     let url = format!("redis://narrow:pw@127.0.0.1:{}", server.port());
     let ns = namespace("acl-narrow");
-    let layer = RedisLayer::connect(&url).await.expect("connect");
+    let layer = RedisL2::connect(&url).await.expect("connect");
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
     let key = format!("{ns}:k");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::{eventually, namespace, Recorder, RedisCluster};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -16,10 +16,10 @@ async fn everything_works_on_a_cluster() {
     let ns = namespace("cluster");
 
     // A and B reach the cluster through different seed nodes.
-    let a = RedisLayer::cluster([urls[0].clone()])
+    let a = RedisL2::cluster([urls[0].clone()])
         .await
         .expect("cluster A");
-    let b = RedisLayer::cluster_builder([urls[2].clone(), urls[1].clone()])
+    let b = RedisL2::cluster_builder([urls[2].clone(), urls[1].clone()])
         .build()
         .await
         .expect("cluster B");
@@ -138,7 +138,7 @@ async fn backplane_moves_to_another_node_when_its_seed_node_freezes() {
     let cluster = RedisCluster::start();
     let urls = cluster.urls();
     let ns = namespace("cluster-failover");
-    let a = RedisLayer::cluster_builder([urls[0].clone()])
+    let a = RedisL2::cluster_builder([urls[0].clone()])
         .connect_timeout(Duration::from_millis(300))
         .health_interval(Duration::from_millis(100))
         .build()
@@ -146,7 +146,7 @@ async fn backplane_moves_to_another_node_when_its_seed_node_freezes() {
         .expect("cluster A");
     let a_events = Recorder::new();
     a.attach(&ns, 1, a_events.clone());
-    let b = RedisLayer::cluster_builder([urls[2].clone()])
+    let b = RedisL2::cluster_builder([urls[2].clone()])
         .connect_timeout(Duration::from_millis(300))
         .build()
         .await

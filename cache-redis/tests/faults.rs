@@ -4,13 +4,13 @@
 use std::time::{Duration, Instant};
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn fast_layer(server: &RedisServer) -> RedisLayer {
-    RedisLayer::builder(server.url())
+async fn fast_layer(server: &RedisServer) -> RedisL2 {
+    RedisL2::builder(server.url())
         .connect_timeout(Duration::from_millis(300))
         .health_interval(Duration::from_millis(100))
         .build()

@@ -5,19 +5,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2Error, L2};
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
 
-async fn attached(server: &RedisServer, ns: &str, id: u64) -> (RedisLayer, Arc<Recorder>) {
-    let layer = RedisLayer::connect(server.url()).await.expect("connect");
+async fn attached(server: &RedisServer, ns: &str, id: u64) -> (RedisL2, Arc<Recorder>) {
+    let layer = RedisL2::connect(server.url()).await.expect("connect");
     let recorder = Recorder::new();
     layer.attach(ns, id, recorder.clone());
     (layer, recorder)
 }
 
-async fn subscribed(layer: &RedisLayer) {
+async fn subscribed(layer: &RedisL2) {
     eventually(WAIT, "backplane subscribed", || async {
         layer.backplane_connected()
     })
@@ -28,7 +28,7 @@ async fn subscribed(layer: &RedisLayer) {
 async fn two_sharing_old_value(
     server: &RedisServer,
     ns: &str,
-) -> (RedisLayer, RedisLayer, Arc<Recorder>, String) {
+) -> (RedisL2, RedisL2, Arc<Recorder>, String) {
     let (a, _) = attached(server, ns, 1).await;
     let (b, b_events) = attached(server, ns, 2).await;
     subscribed(&b).await;
@@ -146,7 +146,7 @@ async fn a_clear_refuses_values_loaded_before_it() {
 async fn tombstones_expire_after_their_ttl() {
     let server = RedisServer::start();
     let ns = namespace("tombstone");
-    let layer = RedisLayer::builder(server.url())
+    let layer = RedisL2::builder(server.url())
         .tombstone_ttl(Duration::from_millis(1500))
         .build()
         .await
@@ -220,7 +220,7 @@ async fn values_are_stored_with_the_ttl_and_expire() {
 async fn oversize_values_are_refused_and_not_written() {
     let server = RedisServer::start();
     let ns = namespace("size");
-    let layer = RedisLayer::builder(server.url())
+    let layer = RedisL2::builder(server.url())
         .max_value_size(1000)
         .build()
         .await
@@ -254,7 +254,7 @@ async fn oversize_values_are_refused_and_not_written() {
 #[tokio::test]
 async fn builder_settings_feed_the_policy() {
     let server = RedisServer::start();
-    let layer = RedisLayer::builder(server.url())
+    let layer = RedisL2::builder(server.url())
         .timeout(Duration::from_millis(20))
         .breaker(3, Duration::from_millis(700))
         .build()
@@ -264,7 +264,7 @@ async fn builder_settings_feed_the_policy() {
     assert_eq!(policy.timeout, Duration::from_millis(20));
     assert_eq!(policy.breaker_failures, 3);
     assert_eq!(policy.breaker_cool_down, Duration::from_millis(700));
-    let default = RedisLayer::connect(server.url()).await.unwrap().policy();
+    let default = RedisL2::connect(server.url()).await.unwrap().policy();
     assert_eq!(default.timeout, Duration::from_millis(50));
 }
 
@@ -516,7 +516,7 @@ async fn garbage_on_the_channel_is_ignored() {
 async fn without_backplane_publish_is_a_no_op_and_clears_are_polled() {
     let server = RedisServer::start();
     let ns = namespace("no-bp");
-    let a = RedisLayer::builder(server.url())
+    let a = RedisL2::builder(server.url())
         .backplane(false)
         .health_interval(Duration::from_millis(50))
         .build()
@@ -556,7 +556,7 @@ async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
     assert_eq!(a.get("shop:k").await.unwrap(), None);
     assert_eq!(b.get("blog:k").await.unwrap().as_deref(), Some(&b"b"[..]));
 
-    let fixed = RedisLayer::builder(server.url())
+    let fixed = RedisL2::builder(server.url())
         .namespace("blog")
         .build()
         .await
@@ -574,7 +574,7 @@ async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
 #[tokio::test]
 async fn an_unattached_layer_refuses_keyed_operations() {
     let server = RedisServer::start();
-    let layer = RedisLayer::connect(server.url()).await.unwrap();
+    let layer = RedisL2::connect(server.url()).await.unwrap();
     assert!(matches!(layer.get("ns:k").await, Err(L2Error::Backend(_))));
     assert_eq!(layer.namespace(), None);
 }

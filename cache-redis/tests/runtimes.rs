@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::{eventually, namespace, Recorder, RedisServer};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -25,7 +25,7 @@ fn a_layer_built_in_one_runtime_serves_another_after_the_first_shut_down() {
 
     let first = runtime();
     let layer = first.block_on(async {
-        let layer = RedisLayer::connect(server.url()).await.expect("connect");
+        let layer = RedisL2::connect(server.url()).await.expect("connect");
         layer.attach(&ns, 1, events.clone());
         layer
             .set(&key, b"from-first".to_vec(), Duration::from_secs(60))
@@ -49,7 +49,7 @@ fn a_layer_built_in_one_runtime_serves_another_after_the_first_shut_down() {
         assert!(layer.backplane_connected());
 
         // Another instance, built in this runtime, publishes: the first layer still hears it.
-        let other = RedisLayer::connect(server.url()).await.unwrap();
+        let other = RedisL2::connect(server.url()).await.unwrap();
         other.attach(&ns, 2, Recorder::new());
         let message = InvalidationMessage {
             origin: 2,
@@ -89,7 +89,7 @@ fn a_reconnect_made_in_a_runtime_that_then_dies_does_not_break_the_layer() {
     let ns = namespace("runtimes-reconnect");
     let key = format!("{ns}:k");
     let layer = runtime().block_on(async {
-        let layer = RedisLayer::builder(server.url())
+        let layer = RedisL2::builder(server.url())
             .connect_timeout(Duration::from_millis(300))
             .build()
             .await
@@ -132,7 +132,7 @@ fn replay_of_failed_invalidations_survives_the_runtime_that_started_it() {
     // A long health interval: the backplane must not notice the short pauses, so nothing but
     // the cache's own retry task can replay.
     let layer_for = |url: String| async move {
-        RedisLayer::builder(url)
+        RedisL2::builder(url)
             .timeout(Duration::from_millis(100))
             .breaker(100, Duration::from_millis(50))
             .health_interval(Duration::from_secs(60))

@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cache_core::L2;
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::{eventually, free_port, namespace, Recorder, RedisServer};
 
 #[tokio::test]
@@ -86,7 +86,7 @@ async fn rediss_url_connects_and_the_backplane_works_over_tls() {
     let url = format!("rediss://127.0.0.1:{tls_port}");
     let pem = std::fs::read(&ca).expect("CA");
     let ns = namespace("tls");
-    let layer = RedisLayer::builder(&url)
+    let layer = RedisL2::builder(&url)
         .tls_root_cert(pem)
         .build()
         .await
@@ -118,13 +118,13 @@ async fn rediss_url_connects_and_the_backplane_works_over_tls() {
     .await;
 
     // Without trusting the CA, the certificate is refused at connect.
-    let strict = RedisLayer::connect(&url).await;
+    let strict = RedisL2::connect(&url).await;
     assert!(
         strict.is_err(),
         "an unverifiable certificate must not be accepted"
     );
     #[cfg(feature = "tls-insecure")]
-    RedisLayer::connect(format!("{url}/#insecure"))
+    RedisL2::connect(format!("{url}/#insecure"))
         .await
         .expect("#insecure skips the checks");
 }

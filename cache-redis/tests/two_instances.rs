@@ -223,7 +223,7 @@ async fn a_load_that_read_the_source_before_an_invalidation_elsewhere_cannot_sto
     let server = RedisServer::start();
     let ns = namespace("load-race");
     // No backplane for A: only the key's version in Redis can stop its write.
-    let a_layer = cache_redis::RedisLayer::builder(server.url())
+    let a_layer = cache_redis::RedisL2::builder(server.url())
         .backplane(false)
         .build()
         .await

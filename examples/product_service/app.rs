@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Router;
-use layercache::{Cache, RedisLayer};
+use layercache::{Cache, RedisL2};
 
 use crate::catalog::ProductService;
 use crate::db::Db;
@@ -32,7 +32,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
         .default_ttl(Duration::from_secs(300));
     let mut layer = None;
     if let Some(url) = &settings.redis_url {
-        let redis = RedisLayer::connect(url.as_str()).await?;
+        let redis = RedisL2::connect(url.as_str()).await?;
         cache = cache.l2(redis.clone());
         layer = Some(redis);
     }

@@ -13,7 +13,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use layercache::{RedisLayer, Stats, L2};
+use layercache::{RedisL2, Stats, L2};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
 use serde::Deserialize;
 
@@ -30,12 +30,12 @@ const LATENCY_METRIC: &str = "http_request_duration_seconds";
 pub struct AppState {
     service: ProductService,
     /// The Redis layer, for the readiness check.
-    l2: Option<RedisLayer>,
+    l2: Option<RedisL2>,
     recorder: PrometheusRecorder,
 }
 
 /// The routes of one instance; `l2` is the layer its cache uses, if any.
-pub fn router(service: ProductService, l2: Option<RedisLayer>) -> Router {
+pub fn router(service: ProductService, l2: Option<RedisL2>) -> Router {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Full(LATENCY_METRIC.into()), &LATENCY_BUCKETS)
         .map(PrometheusBuilder::build_recorder)

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, CacheBuilder, EntryOptions};
-use cache_redis::RedisLayer;
+use cache_redis::RedisL2;
 use layercache_test_support::eventually;
 
 /// One application instance: its cache and (a handle to) its Redis layer.
 pub struct Instance {
     pub cache: Cache,
-    pub layer: RedisLayer,
+    pub layer: RedisL2,
 }
 
 impl Instance {
@@ -26,7 +26,7 @@ impl Instance {
         namespace: &str,
         configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
     ) -> Instance {
-        let layer = RedisLayer::builder(url)
+        let layer = RedisL2::builder(url)
             .timeout(Duration::from_millis(100))
             .breaker(3, Duration::from_millis(300))
             .connect_timeout(Duration::from_millis(300))
