@@ -25,7 +25,10 @@ pub mod memory_l2;
 mod options;
 mod pending_invalidations;
 mod read_path;
+mod shim;
 mod single_flight;
+#[cfg(all(test, feature = "shuttle"))]
+mod single_flight_model;
 mod stats;
 mod tag_versions;
 

@@ -1,19 +1,27 @@
 //! Single-flight: one loader per key however many callers miss at once.
 //!
 //! The first caller of a key becomes the leader and holds a [`LeaderGuard`]; the others get a
-//! [`Waiter`]. The leader publishes its outcome through a `watch` channel. If the leader's future
-//! is dropped (cancelled) or its loader panics, the guard's `Drop` removes the flight and closes
-//! the channel, so every waiter wakes with [`Wait::LeaderGone`] and one of them takes over.
-//! Different keys live in different map entries (sharded) and never wait on each other.
+//! [`Waiter`]. The leader publishes its outcome in the flight's slot and wakes the waiters. If
+//! the leader's future is dropped (cancelled) or its loader panics, the guard's `Drop` removes the
+//! flight and ends it without an outcome, so every waiter wakes with [`Wait::LeaderGone`] and one
+//! of them takes over. Different keys live in different map entries (sharded) and never wait on
+//! each other.
+//!
+//! Invariants (model-checked under shuttle in `single_flight_model.rs`):
+//! - at most one leader per key at a time: a key's flight leaves the map only when its leader
+//!   completes, is dropped, or the key is invalidated (then the old leader's value is not stored);
+//! - no lost wake-up: a waiter registers its waker under the slot's lock, and the leader ends
+//!   the slot under the same lock before it wakes, so a waiter either sees the end or is woken;
+//! - no poisoned key: a cancelled or panicking leader ends its flight in `Drop`.
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::future::poll_fn;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Poll, Waker};
 
-use parking_lot::Mutex;
-use tokio::sync::watch;
+use crate::shim::{AtomicBool, Mutex, Ordering};
 
 /// A finished load, type-erased (the reader downcasts it to its own outcome type).
 pub(crate) type Outcome = Arc<dyn Any + Send + Sync>;
@@ -21,9 +29,42 @@ pub(crate) type Outcome = Arc<dyn Any + Send + Sync>;
 const SHARDS: usize = 64;
 
 struct Flight {
-    done: watch::Sender<Option<Outcome>>,
+    slot: Mutex<Slot>,
     /// Set when the key is invalidated during the load: the result must not be stored.
     invalidated: AtomicBool,
+}
+
+/// What waiters of one flight see: nothing yet, or the end (with or without an outcome).
+#[derive(Default)]
+struct Slot {
+    outcome: Option<Outcome>,
+    ended: bool,
+    wakers: Vec<Waker>,
+}
+
+impl Flight {
+    fn new() -> Self {
+        Flight {
+            slot: Mutex::new(Slot::default()),
+            invalidated: AtomicBool::new(false),
+        }
+    }
+
+    /// Ends the flight (with `outcome`, or none when the leader is gone) and wakes every waiter.
+    fn end(&self, outcome: Option<Outcome>) {
+        let wakers = {
+            let mut slot = self.slot.lock();
+            if slot.ended {
+                return;
+            }
+            slot.ended = true;
+            slot.outcome = outcome;
+            std::mem::take(&mut slot.wakers)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
 }
 
 /// The flights of the keys that hash to one shard.
@@ -44,7 +85,7 @@ pub(crate) struct LeaderGuard<'a> {
 
 /// Held by callers that wait for the leader.
 pub(crate) struct Waiter {
-    rx: watch::Receiver<Option<Outcome>>,
+    flight: Arc<Flight>,
 }
 
 pub(crate) enum Join<'a> {
@@ -76,13 +117,10 @@ impl SingleFlight {
         let mut map = self.shard(key).lock();
         if let Some(flight) = map.get(key) {
             return Join::Waiter(Waiter {
-                rx: flight.done.subscribe(),
+                flight: flight.clone(),
             });
         }
-        let flight = Arc::new(Flight {
-            done: watch::channel(None).0,
-            invalidated: AtomicBool::new(false),
-        });
+        let flight = Arc::new(Flight::new());
         map.insert(key.to_owned(), flight.clone());
         Join::Leader(LeaderGuard {
             owner: self,
@@ -131,12 +169,9 @@ impl LeaderGuard<'_> {
 
     /// Hands the outcome to every waiter and ends the flight.
     pub(crate) fn complete(self, outcome: Outcome) {
-        // Remove first, so a caller arriving now starts a new flight and sees the L1 fill; after
-        // that nobody can subscribe, so with no receiver there is no one to tell.
+        // Remove first, so a caller arriving now starts a new flight and sees the L1 fill.
         self.remove();
-        if self.flight.done.receiver_count() > 0 {
-            self.flight.done.send_replace(Some(outcome));
-        }
+        self.flight.end(Some(outcome));
     }
 
     fn remove(&self) {
@@ -152,27 +187,36 @@ impl LeaderGuard<'_> {
 
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
-        // Cancelled or panicked before completing: end the flight; the channel closes when the
-        // last Arc to it (ours) goes, which wakes every waiter with `LeaderGone`.
+        // Cancelled or panicked before completing: end the flight without an outcome, which
+        // wakes every waiter with `LeaderGone` (a no-op after `complete`).
         self.remove();
+        self.flight.end(None);
     }
 }
 
 impl Waiter {
     /// Waits for the leader's outcome.
-    pub(crate) async fn wait(mut self) -> Wait {
-        loop {
-            if let Some(outcome) = self.rx.borrow_and_update().clone() {
-                return Wait::Done(outcome);
-            }
-            if self.rx.changed().await.is_err() {
-                // Closed: a value sent just before closing is still visible.
-                return match self.rx.borrow().clone() {
+    pub(crate) async fn wait(self) -> Wait {
+        let mut registered: Option<usize> = None;
+        poll_fn(|cx| {
+            let mut slot = self.flight.slot.lock();
+            if slot.ended {
+                return Poll::Ready(match slot.outcome.clone() {
                     Some(outcome) => Wait::Done(outcome),
                     None => Wait::LeaderGone,
-                };
+                });
             }
-        }
+            // Registered under the lock the leader ends the slot with: no wake-up is lost.
+            match registered {
+                Some(i) => slot.wakers[i].clone_from(cx.waker()),
+                None => {
+                    registered = Some(slot.wakers.len());
+                    slot.wakers.push(cx.waker().clone());
+                }
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 

@@ -1,0 +1,33 @@
+//! The synchronisation primitives of single-flight and the refresh claim, swapped for shuttle's
+//! instrumented ones under the `shuttle` feature so a model checker can explore their
+//! interleavings (as quick_cache does). Normal builds use parking_lot and std, at no cost.
+
+#[cfg(not(feature = "shuttle"))]
+pub(crate) use parking_lot::{Mutex, MutexGuard};
+#[cfg(not(feature = "shuttle"))]
+pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+
+#[cfg(feature = "shuttle")]
+pub(crate) use shuttle::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "shuttle")]
+pub(crate) use shuttle_mutex::{Mutex, MutexGuard};
+
+#[cfg(feature = "shuttle")]
+mod shuttle_mutex {
+    /// shuttle's mutex with parking_lot's signature (`lock` never reports poisoning).
+    pub(crate) struct Mutex<T>(shuttle::sync::Mutex<T>);
+
+    pub(crate) type MutexGuard<'a, T> = shuttle::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(shuttle::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        }
+    }
+}
