@@ -16,6 +16,14 @@ measure="${MEASURE:-2}"
 warmup="${WARMUP:-1}"
 benches=(compare_l1 compare_l2 codecs stampede)
 
+# codecs is the facade's own bench; the others compare with peer crates (peer-benches/).
+package_of() {
+    case "$1" in
+        codecs) echo layercache ;;
+        *) echo peer-benches ;;
+    esac
+}
+
 command -v redis-server >/dev/null || {
     echo "redis-server is not on PATH (run scripts/install-redis.sh)" >&2
     exit 1
@@ -30,15 +38,13 @@ trap 'rm -rf "$logs"' EXIT
 log="$logs/all.log"
 
 echo "== building the benches"
-build_args=()
-for b in "${benches[@]}"; do build_args+=(--bench "$b"); done
-cargo bench -p layercache --no-run "${build_args[@]}"
+for b in "${benches[@]}"; do cargo bench -q -p "$(package_of "$b")" --no-run --bench "$b"; done
 
 started="$(date +%s)"
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for b in "${benches[@]}"; do
     echo "== $b"
-    if ! cargo bench -q -p layercache --bench "$b" -- \
+    if ! cargo bench -q -p "$(package_of "$b")" --bench "$b" -- \
         --warm-up-time "$warmup" --measurement-time "$measure" >"$logs/$b.log" 2>&1; then
         cat "$logs/$b.log" >&2
         echo "bench $b failed" >&2

@@ -5,7 +5,7 @@
 //! without it (no protection, its default). Loader-call counts over 10 stampedes are printed as
 //! `report: stampede ...` lines that `benches/report.sh` collects.
 //!
-//! `cargo bench --bench stampede` (add `-- --measurement-time 2` for a quick run).
+//! `cargo bench -p peer-benches --bench stampede` (add `-- --measurement-time 2` for a quick run).
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock};

@@ -6,7 +6,7 @@
 //! Also counts heap allocations per hit with a counting global allocator (printed as
 //! `report: alloc ...` lines that `benches/report.sh` collects).
 //!
-//! `cargo bench --bench compare_l1` (add `-- --measurement-time 2` for a quick run).
+//! `cargo bench -p peer-benches --bench compare_l1` (add `-- --measurement-time 2` for a quick run).
 
 use std::convert::Infallible;
 use std::sync::{Arc, Barrier, OnceLock};
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, Criterion};
 use layercache::{Cache, EntryOptions, LoadPlan};
 
-#[path = "common/counting_alloc.rs"]
+#[path = "../../benches/common/counting_alloc.rs"]
 mod counting_alloc;
 use counting_alloc::allocations;
 

@@ -9,7 +9,7 @@
 //! Each from one task (latency of one call) and from 32 tasks at once, one key per task (so no
 //! contender can merge the reads of one key).
 //!
-//! `cargo bench --bench compare_l2` (add `-- --measurement-time 2` for a quick run).
+//! `cargo bench -p peer-benches --bench compare_l2` (add `-- --measurement-time 2` for a quick run).
 
 use std::future::Future;
 use std::sync::OnceLock;

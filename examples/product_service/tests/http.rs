@@ -1,24 +1,16 @@
-//! Two instances of `examples/product_service` (each with its own cache) on one Redis and one
+//! Two instances of the product service (each with its own cache) on one Redis and one
 //! SQLite file, driven over HTTP: a write on one is seen by a read on the other.
 //!
 //! The instances run in this process, built by the example's own `app::build`; they share nothing
 //! but the Redis server (started here on a free port) and the database file. Every wait polls up
 //! to a deadline; nothing depends on how fast the machine is.
 
-#[path = "../examples/product_service/app.rs"]
-mod app;
-#[path = "../examples/product_service/catalog.rs"]
-mod catalog;
-#[path = "../examples/product_service/db.rs"]
-mod db;
-#[path = "../examples/product_service/http.rs"]
-mod http;
-
 use std::future::Future;
 use std::time::Duration;
 
-use db::{Product, ProductInput};
 use layercache_test_support::{eventually, RedisServer};
+use product_service::app;
+use product_service::db::{Product, ProductInput};
 use reqwest::StatusCode;
 
 /// How long a change may take to reach the other instance before the test fails.

@@ -1,8 +1,8 @@
 //! An HTTP product catalogue over SQLite, cached with layercache (L1 + Redis L2).
 //!
 //! ```text
-//! cargo run --example product_service -- --port 3000 --db /tmp/products.db
-//! REDIS_URL=redis://127.0.0.1:6379 cargo run --example product_service -- --port 3001
+//! cargo run -p product-service -- --port 3000 --db /tmp/products.db
+//! REDIS_URL=redis://127.0.0.1:6379 cargo run -p product-service -- --port 3001
 //! ```
 //!
 //! Options (each also read from the environment): `--port` (`PORT`, default 3000),
@@ -14,14 +14,10 @@
 //! Run two instances on two ports with one Redis and one database file: a `PUT` on one is seen
 //! by a `GET` on the other.
 
-mod app;
-mod catalog;
-mod db;
-mod http;
-
 use std::net::{Ipv4Addr, SocketAddr};
 
 use anyhow::Context;
+use product_service::app;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
