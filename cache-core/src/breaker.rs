@@ -126,7 +126,11 @@ mod tests {
         assert!(!b.is_open(), "below the threshold it stays closed");
         assert_eq!(b.on_failure(), Tripped::Opened);
         wait_for_probe(&b);
-        assert_eq!(b.on_failure(), Tripped::No, "already open: not opened again");
+        assert_eq!(
+            b.on_failure(),
+            Tripped::No,
+            "already open: not opened again"
+        );
         assert!(b.is_open() && !b.allow(), "the cool-down starts again");
         wait_for_probe(&b);
     }

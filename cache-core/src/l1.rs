@@ -285,7 +285,10 @@ mod tests {
         assert!(e.claim_refresh(), "the first hit claims the refresh");
         assert!(!e.claim_refresh(), "a second hit does not while it runs");
         e.release_refresh();
-        assert!(e.claim_refresh(), "after a failed refresh, a later hit retries");
+        assert!(
+            e.claim_refresh(),
+            "after a failed refresh, a later hit retries"
+        );
     }
 
     #[test]
