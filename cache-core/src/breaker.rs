@@ -96,4 +96,67 @@ mod tests {
         b.on_success();
         assert!(b.allow() && !b.is_open());
     }
+
+    /// Polls until the breaker lets a probe through (generous deadline, no upper bound on speed).
+    fn wait_for_probe(b: &Breaker) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !b.allow() {
+            assert!(Instant::now() < deadline, "no probe within 10 s");
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn a_cancelled_probe_is_followed_by_another_after_the_next_cool_down() {
+        let b = Breaker::new(1, Duration::from_millis(20));
+        assert_eq!(b.on_failure(), Tripped::Opened);
+        assert!(b.is_open());
+        wait_for_probe(&b);
+        // The probe's caller was cancelled: neither success nor failure is reported.
+        assert!(b.is_open(), "a probe does not close the breaker by itself");
+        wait_for_probe(&b);
+        b.on_success();
+        assert!(!b.is_open());
+    }
+
+    #[test]
+    fn a_failed_probe_keeps_it_open_for_another_cool_down() {
+        let b = Breaker::new(2, Duration::from_millis(20));
+        assert_eq!(b.on_failure(), Tripped::No);
+        assert!(!b.is_open(), "below the threshold it stays closed");
+        assert_eq!(b.on_failure(), Tripped::Opened);
+        wait_for_probe(&b);
+        assert_eq!(
+            b.on_failure(),
+            Tripped::No,
+            "already open: not opened again"
+        );
+        assert!(b.is_open() && !b.allow(), "the cool-down starts again");
+        wait_for_probe(&b);
+    }
+
+    #[test]
+    fn the_cool_down_is_measured_from_the_failure() {
+        let cool_down = Duration::from_secs(3600);
+        let b = Breaker::new(1, cool_down);
+        let before = b.now_us();
+        b.on_failure();
+        let until = b.open_until.load(Acquire);
+        let after = b.now_us();
+        let cool_us = cool_down.as_micros() as u64;
+        assert!(
+            (before + cool_us..=after + cool_us).contains(&until),
+            "open until {until}, failure between {before} and {after}"
+        );
+        assert!(!b.allow(), "an hour-long cool-down has not passed");
+    }
+
+    #[test]
+    fn success_resets_the_failure_count() {
+        let b = Breaker::new(2, Duration::from_secs(3600));
+        b.on_failure();
+        b.on_success();
+        assert_eq!(b.on_failure(), Tripped::No, "the count started again");
+        assert!(b.allow());
+    }
 }

@@ -198,6 +198,42 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_payload_round_trips() {
+        // bincode encodes `()` as zero bytes: the payload is the empty rest of the envelope.
+        for tags in [vec![], sample().tags] {
+            let empty = Envelope {
+                tags,
+                payload: vec![],
+                ..sample()
+            };
+            let bytes = empty.encode().unwrap();
+            assert_eq!(Envelope::decode(&bytes, 1 << 20), Ok(empty));
+        }
+    }
+
+    #[test]
+    fn an_envelope_of_exactly_the_limit_is_accepted_and_one_byte_more_is_not() {
+        let bytes = sample().encode().unwrap();
+        assert_eq!(Envelope::decode(&bytes, bytes.len()), Ok(sample()));
+        assert_eq!(
+            Envelope::decode(&bytes, bytes.len() - 1),
+            Err(EnvelopeError::TooLarge(bytes.len()))
+        );
+    }
+
+    #[test]
+    fn an_empty_tag_round_trips() {
+        let env = Envelope {
+            tags: vec![TagStamp {
+                tag: String::new(),
+                version: u64::MAX,
+            }],
+            ..sample()
+        };
+        assert_eq!(Envelope::decode(&env.encode().unwrap(), 1 << 20), Ok(env));
+    }
+
+    #[test]
     fn every_truncation_is_an_error() {
         let bytes = sample().encode().unwrap();
         let header_and_tags = bytes.len() - b"payload".len();

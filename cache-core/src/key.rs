@@ -367,6 +367,61 @@ mod tests {
         assert!(c.len() <= 1024);
     }
 
+    fn render<P: KeyPart + ?Sized>(value: &P) -> String {
+        let mut k = KeyBuilder::bare(8);
+        k.part(value);
+        k.finish_string()
+    }
+
+    #[test]
+    fn smart_pointers_and_cow_render_as_what_they_hold() {
+        use std::borrow::Cow;
+        use std::sync::Arc;
+        let text = "a:b";
+        let expected = render(text);
+        assert_eq!(expected, "%a%3Ab");
+        assert_eq!(render(&Arc::<str>::from(text)), expected);
+        assert_eq!(render(&Box::<str>::from(text)), expected);
+        assert_eq!(render(&Cow::Borrowed(text)), expected);
+        assert_eq!(render(&Cow::<str>::Owned(text.to_string())), expected);
+        let mut owned = text.to_string();
+        assert_eq!(render(&&mut owned), expected);
+        assert_eq!(render(&Arc::new(7u64)), "7");
+        assert_eq!(render(&Box::new(Some(-1i8))), "-1");
+    }
+
+    #[test]
+    fn separators_are_exactly_what_a_plain_value_cannot_contain() {
+        for c in ['a', 'Z', '0', '9', '_', '.', '-', '%'] {
+            assert!(!is_separator(c), "{c:?} may appear in a rendered value");
+        }
+        for c in [':', '/', '#', ' ', '|', '@', '\n', 'é'] {
+            assert!(is_separator(c), "{c:?} never appears unescaped");
+        }
+        // Agrees with the renderer: every byte of a rendered value is a non-separator.
+        for b in 0u8..=127 {
+            let c = char::from(b);
+            let rendered = render(c.to_string().as_str());
+            assert!(
+                rendered.chars().all(|r| !is_separator(r)),
+                "{c:?} rendered as {rendered:?}"
+            );
+            assert_eq!(is_plain(b), !is_separator(c) && c != '%', "{c:?}");
+        }
+    }
+
+    #[test]
+    fn cache_key_shows_borrows_and_derefs_to_its_text() {
+        use std::borrow::Borrow;
+        let key = CacheKey::literal("ns", "product:7", 1024);
+        assert_eq!(key.to_string(), "ns:product:7");
+        assert_eq!(AsRef::<str>::as_ref(&key), "ns:product:7");
+        assert_eq!(Borrow::<str>::borrow(&key), "ns:product:7");
+        let set: std::collections::HashSet<CacheKey> = [key.clone()].into();
+        assert!(set.contains("ns:product:7"), "looked up by &str");
+        assert_eq!(key.into_string(), "ns:product:7");
+    }
+
     /// Decodes one rendered value back to its text (None for the `None` marker).
     fn unescape(s: &str) -> Option<String> {
         if s == NONE_MARKER {

@@ -252,6 +252,82 @@ mod tests {
     }
 
     #[test]
+    fn remove_entry_removes_only_the_entry_it_was_given() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        let first = l1.insert(
+            "a".into(),
+            entry(1u32, Duration::from_secs(60), Duration::ZERO),
+        );
+        l1.remove_entry("a", &first);
+        assert!(
+            matches!(l1.get::<u32>("a", &tags), L1Read::Miss),
+            "a fill that lost the race with an invalidation is taken out again"
+        );
+        let old = l1.insert(
+            "a".into(),
+            entry(2u32, Duration::from_secs(60), Duration::ZERO),
+        );
+        l1.insert(
+            "a".into(),
+            entry(3u32, Duration::from_secs(60), Duration::ZERO),
+        );
+        l1.remove_entry("a", &old);
+        assert!(
+            matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { value: 3, .. }),
+            "a newer value that replaced the entry stays"
+        );
+    }
+
+    #[test]
+    fn a_released_refresh_can_be_claimed_again() {
+        let e = entry(1u32, Duration::from_secs(60), Duration::ZERO);
+        assert!(e.claim_refresh(), "the first hit claims the refresh");
+        assert!(!e.claim_refresh(), "a second hit does not while it runs");
+        e.release_refresh();
+        assert!(
+            e.claim_refresh(),
+            "after a failed refresh, a later hit retries"
+        );
+    }
+
+    #[test]
+    fn weight_is_one_without_a_byte_budget() {
+        let l1 = L1::new(10, None);
+        let tag = TagStamp {
+            tag: "catalog".into(),
+            version: 1,
+        };
+        assert_eq!(l1.weigh::<[u8; 64]>("key", Some(1000), &[tag]), 1);
+    }
+
+    #[test]
+    fn byte_weight_counts_key_value_payload_and_tags() {
+        let l1 = L1::new(10, Some(1 << 20));
+        let stamp = |tag: &str| TagStamp {
+            tag: tag.into(),
+            version: 9,
+        };
+        let base = l1.weigh::<u8>("k", None, &[]);
+        assert!(base > 64, "a fixed overhead per entry: {base}");
+        assert_eq!(l1.weigh::<u8>("kkkk", None, &[]), base + 3, "key bytes");
+        assert_eq!(
+            l1.weigh::<[u8; 41]>("k", None, &[]),
+            base + 40,
+            "value size"
+        );
+        assert_eq!(l1.weigh::<u8>("k", Some(0), &[]), base, "empty payload");
+        assert_eq!(l1.weigh::<u8>("k", Some(500), &[]), base + 500, "payload");
+        let one_tag = l1.weigh::<u8>("k", None, &[stamp("ab")]);
+        assert!(one_tag > base + 2, "a tag costs its text and more");
+        assert_eq!(
+            l1.weigh::<u8>("k", None, &[stamp("ab"), stamp("abcde")]),
+            one_tag + (one_tag - base) + 3,
+            "each tag adds its own cost"
+        );
+    }
+
+    #[test]
     fn byte_budget_evicts_by_weight() {
         let l1 = L1::new(1000, Some(10_000));
         let w = l1.weigh::<[u8; 0]>("k", Some(1000), &[]);

@@ -1,11 +1,13 @@
 //! One loader call per key however many callers miss at once, and no hang when the leader goes.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, EntryOptions, LoadPlan};
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -24,6 +26,40 @@ async fn waiters_joined(cache: &Cache, n: u64) {
 
 fn opts() -> EntryOptions {
     EntryOptions::new().ttl(Duration::from_secs(60))
+}
+
+type Caller = JoinHandle<Result<u32, String>>;
+
+/// Spawns the first caller of `key` and returns once its loader runs; the loader then returns
+/// what `hold` returns (`pending` for a leader that never finishes).
+async fn spawn_leader<Hold>(cache: &Cache, key: &'static str, hold: Hold) -> Caller
+where
+    Hold: Future<Output = Result<u32, String>> + Send + 'static,
+{
+    let started = Arc::new(Notify::new());
+    let leader = {
+        let (cache, started) = (cache.clone(), started.clone());
+        tokio::spawn(async move {
+            cache
+                .get_or_load(key, &opts(), || async move {
+                    started.notify_one();
+                    hold.await
+                })
+                .await
+        })
+    };
+    started.notified().await;
+    leader
+}
+
+/// Spawns a caller of `key` whose own loader would return `value`.
+fn spawn_caller(cache: &Cache, key: &'static str, value: u32) -> Caller {
+    let cache = cache.clone();
+    tokio::spawn(async move {
+        cache
+            .get_or_load(key, &opts(), || async move { Ok::<_, String>(value) })
+            .await
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,27 +95,8 @@ async fn ten_thousand_concurrent_callers_run_the_loader_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_leader_hands_over_to_a_waiter() {
     let cache = Cache::builder().build();
-    let started = Arc::new(Notify::new());
-    let leader = {
-        let (cache, started) = (cache.clone(), started.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_load("k", &opts(), || async move {
-                    started.notify_one();
-                    std::future::pending::<Result<u32, String>>().await
-                })
-                .await
-        })
-    };
-    started.notified().await;
-    let waiter = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_load("k", &opts(), || async { Ok::<_, String>(7u32) })
-                .await
-        })
-    };
+    let leader = spawn_leader(&cache, "k", std::future::pending()).await;
+    let waiter = spawn_caller(&cache, "k", 7);
     waiters_joined(&cache, 1).await;
     leader.abort();
     let got = tokio::time::timeout(DEADLINE, waiter)
@@ -91,32 +108,16 @@ async fn a_cancelled_leader_hands_over_to_a_waiter() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_loader_does_not_poison_the_key() {
     let cache = Cache::builder().build();
-    let started = Arc::new(Notify::new());
     let release = Arc::new(Notify::new());
-    let leader = {
-        let (cache, started, release) = (cache.clone(), started.clone(), release.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_load("k", &opts(), || async move {
-                    started.notify_one();
-                    release.notified().await;
-                    if true {
-                        panic!("loader bug");
-                    }
-                    Ok::<u32, String>(0)
-                })
-                .await
-        })
+    let hold = {
+        let release = release.clone();
+        async move {
+            release.notified().await;
+            panic!("loader bug")
+        }
     };
-    started.notified().await;
-    let waiter = {
-        let cache = cache.clone();
-        tokio::spawn(async move {
-            cache
-                .get_or_load("k", &opts(), || async { Ok::<_, String>(9u32) })
-                .await
-        })
-    };
+    let leader = spawn_leader(&cache, "k", hold).await;
+    let waiter = spawn_caller(&cache, "k", 9);
     waiters_joined(&cache, 1).await;
     release.notify_one();
     assert!(leader.await.unwrap_err().is_panic());
@@ -134,19 +135,7 @@ async fn a_panicking_loader_does_not_poison_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn different_keys_never_wait_on_each_other() {
     let cache = Cache::builder().build();
-    let started = Arc::new(Notify::new());
-    let _slow = {
-        let (cache, started) = (cache.clone(), started.clone());
-        tokio::spawn(async move {
-            cache
-                .get_or_load("slow", &opts(), || async move {
-                    started.notify_one();
-                    std::future::pending::<Result<u32, String>>().await
-                })
-                .await
-        })
-    };
-    started.notified().await;
+    let _slow = spawn_leader(&cache, "slow", std::future::pending()).await;
     let other = tokio::time::timeout(
         DEADLINE,
         cache.get_or_load("fast", &opts(), || async { Ok::<_, String>(1u32) }),

@@ -72,7 +72,8 @@ fn ident(name: &str, span: Span) -> Ident {
     }
 }
 
-/// Same characters as `cache_core::key::is_separator`: anything a value cannot render to unescaped.
+/// Same characters as `cache_core::key::is_separator` (pinned by `separator_rule_is_the_runtimes`):
+/// anything a value cannot render to unescaped.
 fn is_separator(c: char) -> bool {
     !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '%'))
 }
@@ -300,5 +301,27 @@ mod tests {
         assert!(err("<a>-<b>").contains("only `-`"));
         assert!(parse("<a>:<b>").is_ok());
         assert!(parse("<a>x/y<b>").is_ok());
+    }
+
+    /// The macro accepts a literal between two placeholders exactly when the runtime's renderer
+    /// can never produce that character unescaped (`cache_core::key::is_separator`).
+    #[test]
+    fn separator_rule_is_the_runtimes() {
+        let every_char = (0..=u32::from(char::MAX)).filter_map(char::from_u32);
+        for c in every_char {
+            assert_eq!(is_separator(c), cache_core::key::is_separator(c), "{c:?}");
+        }
+        let ascii_and_some_more = (0u8..=127).map(char::from).chain(['é', 'ß', '€', '😀']);
+        for c in ascii_and_some_more {
+            let literal = match c {
+                '<' => "<<".to_owned(),
+                c => c.to_string(),
+            };
+            assert_eq!(
+                parse(&format!("<a>{literal}<b>")).is_ok(),
+                cache_core::key::is_separator(c),
+                "{c:?} between two placeholders"
+            );
+        }
     }
 }
