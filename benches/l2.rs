@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use layercache::envelope::Envelope;
+use layercache::__private::envelope::Envelope;
 use layercache::{Cache, Codec, EntryOptions, RedisL2, L2};
 use layercache_test_support::RedisServer;
 use serde::{Deserialize, Serialize};

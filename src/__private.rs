@@ -6,8 +6,10 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
+pub use cache_core::__private::{clock, envelope, CacheInternals, LoadPlan, Miss, Refresher};
 pub use cache_core::{
-    Cache, CacheKey, Codec, EntryOptions, KeyBuilder, KeyPart, LoadPlan, Refresher,
+    codec, key, BackplaneListener, Cache, CacheKey, Codec, EntryOptions, Invalidation,
+    InvalidationMessage, KeyBuilder, KeyPart,
 };
 pub use serde;
 pub use std::clone::Clone;
@@ -129,17 +131,21 @@ pub trait CachedValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
-/// The fresh L1 value of `key`, if any ([`Cache::get_fresh`]): the hit path, which builds no
-/// load future.
+/// The one L1 lookup of a call ([`CacheInternals::lookup`]): a fresh hit returns before the
+/// load future is built; a miss carries what L1 had on to [`load`].
 #[inline]
-pub fn hit<V: CachedValue>(cache: &Cache, key: &CacheKey, options: &EntryOptions) -> Option<V> {
-    cache.get_fresh(key, options)
-}
-
-/// [`Cache::load`] with the value bounds worded for the macro's user.
-pub async fn load<V, E, F, Fut>(
+pub fn hit<V: CachedValue>(
     cache: &Cache,
     key: CacheKey,
+    options: &EntryOptions,
+) -> Result<V, Miss<V>> {
+    cache.lookup(key, options)
+}
+
+/// [`CacheInternals::load_miss`] with the value bounds worded for the macro's user.
+pub async fn load<V, E, F, Fut>(
+    cache: &Cache,
+    miss: Miss<V>,
     options: &EntryOptions,
     plan: LoadPlan<'_, V, E>,
     loader: F,
@@ -150,7 +156,17 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<V, E>>,
 {
-    cache.load(key, options, plan, loader).await
+    cache.load_miss(miss, options, plan, loader).await
+}
+
+/// A key builder already holding `cache`'s namespace.
+pub fn key_builder(cache: &Cache) -> KeyBuilder {
+    cache.key_builder()
+}
+
+/// Finishes a key from [`key_builder`], applying `cache`'s length rule.
+pub fn finish_key(cache: &Cache, builder: KeyBuilder) -> CacheKey {
+    cache.finish_key(builder)
 }
 
 /// A value that `l2` can store: the bound `#[cached(l2)]` checks at the return type.
@@ -266,9 +282,9 @@ pub fn tag(render: impl FnOnce(&mut KeyBuilder)) -> String {
 
 /// Renders a key template of `#[invalidates(key = ...)]` in `cache`'s namespace.
 pub fn key<'a>(cache: &'a Cache, render: impl FnOnce(&mut KeyBuilder)) -> (CacheRef<'a>, CacheKey) {
-    let mut builder = cache.key_builder();
+    let mut builder = key_builder(cache);
     render(&mut builder);
-    let key = cache.finish_key(builder);
+    let key = finish_key(cache, builder);
     (CacheRef::Borrowed(cache), key)
 }
 

@@ -43,10 +43,12 @@
 
 use std::sync::OnceLock;
 
+/// The in-memory test double of an L2, with its fault controls (feature `testing`).
+#[cfg(feature = "testing")]
+pub use cache_core::memory_l2::{self, MemoryL2};
 pub use cache_core::{
-    codec, envelope, key, l2, memory_l2, BackplaneListener, Cache, CacheBuilder, CacheKey, Codec,
-    CodecError, CustomCodec, EntryOptions, Invalidation, InvalidationMessage, KeyBuilder, KeyPart,
-    KeyPartWriter, L2Error, L2Policy, LoadPlan, MemoryL2, Refresher, Stats, L2,
+    Cache, CacheBuilder, CacheKey, Codec, CodecError, CustomCodec, EntryOptions, KeyPart,
+    KeyPartWriter, L2Error, L2Policy, Stats, L2,
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]

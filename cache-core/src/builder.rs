@@ -3,10 +3,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::cache::{Cache, CacheInner, L2Link};
+use crate::backplane::BackplaneReceiver;
+use crate::cache::{Cache, CacheInner};
 use crate::codec::Codec;
+use crate::journal::InvalidationJournal;
 use crate::key::DEFAULT_MAX_KEY_LEN;
+use crate::l1::L1;
 use crate::l2::L2;
+use crate::l2_client::L2Client;
+use crate::shared_layer::SharedLayer;
+use crate::single_flight::SingleFlight;
+use crate::stats::Counters;
+use crate::tag_versions::TagVersions;
 
 /// Builds a [`Cache`].
 ///
@@ -113,19 +121,51 @@ impl CacheBuilder {
 
     /// Builds the cache and attaches the L2 (which starts its backplane subscription).
     pub fn build(self) -> Cache {
-        let l2 = self
-            .l2
-            .map(|layer| L2Link::new(layer, self.max_pending_invalidations));
-        let inner = CacheInner::new(
-            self.namespace,
-            self.l1_capacity,
-            self.l1_byte_budget,
-            self.default_ttl,
-            self.codec,
+        let instance_id = rand::random();
+        let counters = Arc::new(Counters::default());
+        let tags = Arc::new(TagVersions::default());
+        let l2 = self.l2.map(|store| {
+            let client = Arc::new(L2Client::new(
+                store,
+                counters.clone(),
+                tags.clone(),
+                instance_id,
+            ));
+            SharedLayer {
+                journal: Arc::new(InvalidationJournal::new(
+                    client.clone(),
+                    counters.clone(),
+                    self.max_pending_invalidations,
+                )),
+                client,
+            }
+        });
+        let inner = Arc::new(CacheInner {
+            namespace: self.namespace,
+            instance_id,
+            default_ttl: self.default_ttl,
+            codec: self.codec,
+            max_key_len: self.max_key_len,
+            lock_ttl: self.lock_ttl,
+            l1: L1::new(self.l1_capacity, self.l1_byte_budget),
             l2,
-            self.max_key_len,
-            self.lock_ttl,
-        );
-        Cache::from_inner(inner)
+            flights: SingleFlight::default(),
+            tags,
+            counters,
+        });
+        if let Some(l2) = &inner.l2 {
+            let listener = Arc::new(BackplaneReceiver(Arc::downgrade(&inner)));
+            l2.client
+                .store()
+                .attach(&inner.namespace, instance_id, listener);
+        }
+        Cache { inner }
+    }
+}
+
+impl Cache {
+    /// Starts building a cache.
+    pub fn builder() -> CacheBuilder {
+        CacheBuilder::default()
     }
 }

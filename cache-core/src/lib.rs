@@ -4,40 +4,55 @@
 //! Most users depend on the `layercache` facade crate and its `#[cached]` macro; this crate is the
 //! machinery underneath, usable by hand through [`Cache::get_or_load`].
 //!
-//! Where things are: the read path of one call is `read_path.rs`; the in-process layer is
-//! `l1.rs`; everything that talks to the shared layer is `l2_path.rs` behind the `L2` trait
-//! (`l2.rs`); keys are rendered in `key.rs`; values are encoded by `codec.rs` inside the
-//! envelope of `envelope.rs`.
+//! Where things are: `cache.rs` is the handle, composing one part per job: the in-process
+//! layer (`l1.rs`), the L2 client with its timeout, breaker, envelope and tag checks
+//! (`l2_client.rs`, behind the [`L2`] trait of `l2.rs`), the invalidation journal and its replay
+//! (`journal.rs`, over `pending_invalidations.rs`), the L2 as the paths see it (`shared_layer.rs`),
+//! backplane receipt (`backplane.rs`), the cross-instance lock (`lock.rs`), single-flight
+//! (`single_flight.rs`); one call's read path is `read_path.rs`, its write path `write_path.rs`,
+//! invalidations `invalidation.rs`. Keys are rendered in `key.rs`; values are encoded by
+//! `codec.rs` inside the envelope of `envelope.rs`.
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+pub mod __private;
+mod backplane;
 mod breaker;
 mod builder;
 mod cache;
+#[doc(hidden)]
 pub mod clock;
 pub mod codec;
+#[doc(hidden)]
 pub mod envelope;
+mod invalidation;
+mod journal;
 pub mod key;
 mod l1;
 pub mod l2;
-mod l2_path;
+mod l2_client;
 mod load_plan;
+mod lock;
+#[cfg(feature = "testing")]
 pub mod memory_l2;
 mod options;
 mod pending_invalidations;
 mod read_path;
 mod shim;
+mod shared_layer;
 mod single_flight;
 #[cfg(all(test, feature = "shuttle"))]
 mod single_flight_model;
 mod stats;
 mod tag_versions;
+mod write_path;
 
 pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, CustomCodec};
 pub use key::{CacheKey, KeyBuilder, KeyPart, KeyPartWriter};
 pub use l2::{BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Policy, L2};
-pub use load_plan::{LoadPlan, Refresher};
+#[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;
 pub use stats::Stats;

@@ -1,4 +1,5 @@
-//! The read path of one call: L1, single-flight, L2, loader, fail-safe, refresh-ahead, store.
+//! The read path of one call: L1 (looked up once), single-flight, L2, the distributed lock, the
+//! loader with fail-safe, refresh-ahead; the value is stored by `write_path.rs`.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -7,16 +8,67 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tracing::Instrument;
 
-use crate::cache::{Cache, L2Link};
-use crate::clock::{tick, tick_after, UnixMillis};
-use crate::envelope::{Envelope, TagStamp};
+use crate::cache::Cache;
 use crate::key::CacheKey;
 use crate::l1::{L1Entry, L1Read};
-use crate::l2_path::{L2Read, LockOutcome};
+use crate::l2_client::{L2Read, WriteIf};
 use crate::load_plan::{LoadPlan, ValueIo};
+use crate::lock::{LockOutcome, LockRequest};
 use crate::options::EntryOptions;
 use crate::single_flight::{Join, LeaderGuard, Wait};
 use crate::stats::Counters;
+use crate::write_path::Store;
+
+/// One call: its key, options and plan, and whether it uses L2 (decided once, in
+/// [`Cache::l2_io`]).
+pub(crate) struct Call<'c, V, E> {
+    pub(crate) key: CacheKey,
+    pub(crate) opts: &'c EntryOptions,
+    pub(crate) plan: LoadPlan<'c, V, E>,
+    /// The value's encoding when this call uses L2.
+    pub(crate) l2: Option<ValueIo<V>>,
+}
+
+impl<'c, V, E> Call<'c, V, E> {
+    pub(crate) fn new(
+        cache: &Cache,
+        key: CacheKey,
+        opts: &'c EntryOptions,
+        plan: LoadPlan<'c, V, E>,
+    ) -> Self {
+        Call {
+            l2: cache.l2_io(opts, &plan),
+            key,
+            opts,
+            plan,
+        }
+    }
+}
+
+/// What the one L1 lookup of a call found.
+pub(crate) enum Lookup<V> {
+    /// A fresh value: the call is done.
+    Hit(V),
+    /// The call goes on to load.
+    Miss(L1Miss<V>),
+}
+
+/// What L1 hands on to the load after a miss.
+pub(crate) enum L1Miss<V> {
+    /// Nothing usable.
+    Absent,
+    /// A value past its freshness, kept for fail-safe.
+    Stale(V),
+    /// A fresh value whose refresh this caller claimed.
+    RefreshDue { current: V, entry: Arc<L1Entry> },
+}
+
+/// Where a leader starts: with a stale value in hand or not, reading L2 or not (a refresh
+/// skips the L2 read: it holds the same old value).
+struct Start<V> {
+    stale: Option<V>,
+    read_l2: bool,
+}
 
 /// What a leader hands to the callers that waited on it.
 enum FlightOutcome<V, E> {
@@ -36,11 +88,8 @@ enum AfterWait<'a, V, E> {
 
 impl Cache {
     /// The fresh L1 value of `key`, when there is one and no refresh-ahead is due; counts the hit.
-    ///
-    /// A synchronous front door for the hit path: callers (the `#[cached]` expansion) try it
-    /// before building the [`load`](Cache::load) future, so a hit moves no future at all.
     #[inline]
-    pub fn get_fresh<V: Clone + Send + Sync + 'static>(
+    pub(crate) fn get_fresh<V: Clone + Send + Sync + 'static>(
         &self,
         key: &CacheKey,
         opts: &EntryOptions,
@@ -61,10 +110,37 @@ impl Cache {
         }
     }
 
+    /// The one L1 lookup of a call: counts a hit, claims a due refresh, and hands a miss (with
+    /// any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
+    #[inline]
+    pub(crate) fn lookup<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+    ) -> Lookup<V> {
+        if !opts.l1 {
+            return Lookup::Miss(L1Miss::Absent);
+        }
+        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+            L1Read::Fresh { value, refresh } => {
+                Counters::incr(&self.inner.counters.l1_hits);
+                tracing::trace!(layer = "l1", "hit");
+                match refresh.filter(|e| e.claim_refresh()) {
+                    Some(entry) => Lookup::Miss(L1Miss::RefreshDue {
+                        current: value,
+                        entry,
+                    }),
+                    None => Lookup::Hit(value),
+                }
+            }
+            L1Read::Stale(v) => Lookup::Miss(L1Miss::Stale(v)),
+            L1Read::Miss => Lookup::Miss(L1Miss::Absent),
+        }
+    }
+
     /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
-    /// callers), applying `opts` and `plan`. This is what `#[cached]` expands to; most code calls
-    /// [`get_or_load`](Cache::get_or_load).
-    pub async fn load<V, E, F, Fut>(
+    /// callers), applying `opts` and `plan`.
+    pub(crate) async fn load<V, E, F, Fut>(
         &self,
         key: CacheKey,
         opts: &EntryOptions,
@@ -77,32 +153,42 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let mut stale = None;
-        if opts.l1 {
-            match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
-                L1Read::Fresh { value, refresh } => {
-                    Counters::incr(&self.inner.counters.l1_hits);
-                    tracing::trace!(layer = "l1", "hit");
-                    if let Some(entry) = refresh.filter(|e| e.claim_refresh()) {
-                        return Box::pin(self.refresh_ahead(key, opts, plan, loader, value, entry))
-                            .await;
-                    }
-                    return Ok(value);
-                }
-                L1Read::Stale(v) => stale = Some(v),
-                L1Read::Miss => {}
+        match self.lookup::<V>(&key, opts) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(miss) => {
+                self.load_after_lookup(Call::new(self, key, opts, plan), miss, loader)
+                    .await
             }
         }
-        // Boxed: the hit path above stays a small future; a miss pays one allocation.
-        Box::pin(self.load_missed(key, opts, plan, loader, stale)).await
+    }
+
+    /// Everything after the L1 lookup: refresh-ahead, or single-flight, L2 and the loader.
+    pub(crate) async fn load_after_lookup<V, E, F, Fut>(
+        &self,
+        call: Call<'_, V, E>,
+        miss: L1Miss<V>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        // Boxed: the hit path stays a small future; a miss pays one allocation.
+        match miss {
+            L1Miss::RefreshDue { current, entry } => {
+                Box::pin(self.refresh_ahead(call, loader, current, entry)).await
+            }
+            L1Miss::Stale(stale) => Box::pin(self.load_missed(call, loader, Some(stale))).await,
+            L1Miss::Absent => Box::pin(self.load_missed(call, loader, None)).await,
+        }
     }
 
     /// Everything after an L1 miss: single-flight, L2, loader.
     async fn load_missed<V, E, F, Fut>(
         &self,
-        key: CacheKey,
-        opts: &EntryOptions,
-        plan: LoadPlan<'_, V, E>,
+        call: Call<'_, V, E>,
         loader: F,
         mut stale: Option<V>,
     ) -> Result<V, E>
@@ -112,19 +198,21 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let guard = match self.join_flight(&key, opts, &plan, &mut stale).await {
+        let guard = match self.join_flight(&call, &mut stale).await {
             AfterWait::Return(r) => return r,
             AfterWait::Lead(guard) => Some(guard),
             AfterWait::LoadAlone => None,
         };
-        let (result, _) = self
-            .lead(&key, opts, &plan, loader, stale, guard.as_ref(), true)
-            .await;
+        let start = Start {
+            stale,
+            read_l2: true,
+        };
+        let (result, _) = self.lead(&call, guard.as_ref(), loader, start).await;
         if let Some(guard) = guard {
             let outcome = match &result {
                 Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
                 Err(e) => {
-                    FlightOutcome::Failed(plan.share_errors.map(|clone| Mutex::new(clone(e))))
+                    FlightOutcome::Failed(call.plan.share_errors.map(|clone| Mutex::new(clone(e))))
                 }
             };
             guard.complete(Arc::new(outcome));
@@ -132,12 +220,10 @@ impl Cache {
         result
     }
 
-    /// Becomes the leader of `key`, or waits for the current one and takes its outcome.
+    /// Becomes the leader of the call's key, or waits for the current one and takes its outcome.
     async fn join_flight<'a, V, E>(
         &'a self,
-        key: &CacheKey,
-        opts: &EntryOptions,
-        plan: &LoadPlan<'_, V, E>,
+        call: &Call<'_, V, E>,
         stale: &mut Option<V>,
     ) -> AfterWait<'a, V, E>
     where
@@ -145,6 +231,7 @@ impl Cache {
         E: Send + 'static,
     {
         let inner = &*self.inner;
+        let (key, opts) = (&call.key, call.opts);
         loop {
             let waiter = match inner.flights.join(key.as_str()) {
                 Join::Leader(guard) => {
@@ -179,7 +266,7 @@ impl Cache {
                 Wait::Done(outcome) => match outcome.downcast_ref::<FlightOutcome<V, E>>() {
                     Some(FlightOutcome::Value(v)) => return AfterWait::Return(Ok(v.clone())),
                     Some(FlightOutcome::Failed(Some(e))) => {
-                        if let Some(clone) = plan.share_errors {
+                        if let Some(clone) = call.plan.share_errors {
                             return AfterWait::Return(Err(clone(&e.lock())));
                         }
                         return AfterWait::LoadAlone;
@@ -200,18 +287,48 @@ impl Cache {
         }
     }
 
-    /// Loads `key`: L2 first (when `read_l2`), then the loader, with fail-safe; stores the value.
-    /// The flag is true when the value is new (not a stale fallback).
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn lead<V, E, F, Fut>(
+    /// Reads the call's key from L2; a fresh value is copied to L1. Also returns the key's
+    /// version, for a load to store its value under.
+    pub(crate) async fn l2_read<V, E>(
         &self,
-        key: &CacheKey,
-        opts: &EntryOptions,
-        plan: &LoadPlan<'_, V, E>,
-        loader: F,
-        mut stale: Option<V>,
+        call: &Call<'_, V, E>,
+        flight: Option<&LeaderGuard<'_>>,
+    ) -> (L2Read<V>, Option<u64>)
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        let (Some(l2), Some(io)) = (self.inner.l2.as_ref(), call.l2) else {
+            return (L2Read::Unavailable, None);
+        };
+        let codec = call.opts.codec.unwrap_or(self.inner.codec);
+        let (read, version) = l2.read(call.key.as_str(), codec, io).await;
+        if let (L2Read::Fresh(hit), true) = (&read, call.opts.l1) {
+            self.fill_l1_from_l2(call, hit, flight);
+        }
+        (read, version)
+    }
+
+    /// The fresh L2 value of the call's key, if any (what a lock waiter polls for).
+    async fn l2_fresh<V, E>(
+        &self,
+        call: &Call<'_, V, E>,
+        flight: Option<&LeaderGuard<'_>>,
+    ) -> Option<V>
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        self.l2_read(call, flight).await.0.into_fresh()
+    }
+
+    /// Loads the call's key: L2 first (unless `start` skips it), then the loader, with
+    /// fail-safe; stores the value. The flag is true when the value is new (not a stale
+    /// fallback).
+    async fn lead<V, E, F, Fut>(
+        &self,
+        call: &Call<'_, V, E>,
         guard: Option<&LeaderGuard<'_>>,
-        read_l2: bool,
+        loader: F,
+        start: Start<V>,
     ) -> (Result<V, E>, bool)
     where
         V: Clone + Send + Sync + 'static,
@@ -220,41 +337,47 @@ impl Cache {
         Fut: Future<Output = Result<V, E>>,
     {
         let inner = &*self.inner;
-        let mut shared = self.shared_io(opts, plan.io);
-        let mut lock = None;
-        let mut l2_version = None;
-        if let Some((l2, io)) = shared {
+        let opts = call.opts;
+        let Start { mut stale, read_l2 } = start;
+        // Set to `None` once L2 fails: a call pays at most one L2 timeout.
+        let mut l2 = inner.l2.as_ref().filter(|_| call.l2.is_some());
+        let mut version = None;
+        if let Some(shared) = l2 {
             if !read_l2 {
-                l2_version = self.l2_version(l2, key).await;
-                if l2_version.is_none() {
-                    shared = None;
+                version = shared.version(call.key.as_str()).await;
+                if version.is_none() {
+                    l2 = None;
                 }
             } else {
-                match self
-                    .l2_read_versioned(l2, key, opts, io, &mut l2_version, guard)
-                    .await
-                {
-                    L2Read::Fresh(v) => return (Ok(v), true),
+                let (read, v) = self.l2_read(call, guard).await;
+                version = v;
+                match read {
+                    L2Read::Fresh(hit) => return (Ok(hit.value), true),
                     L2Read::Stale(v) => {
                         stale.get_or_insert(v);
                     }
                     L2Read::Miss => {}
-                    L2Read::Unavailable => shared = None,
+                    L2Read::Unavailable => l2 = None,
                 }
             }
         }
-        if let Some((l2, io)) = shared {
-            if opts.lock {
-                match self.acquire_lock(l2, key, opts, io, guard).await {
-                    LockOutcome::Loaded(v) => return (Ok(v), true),
-                    LockOutcome::Held(token) => lock = Some(token),
-                    LockOutcome::Proceed => {}
-                }
+        let mut lock = None;
+        if let (Some(shared), true) = (l2, opts.lock) {
+            let request = LockRequest {
+                client: &shared.client,
+                key: call.key.as_str(),
+                ttl: inner.lock_ttl,
+                counters: &inner.counters,
+            };
+            match request.acquire(|| self.l2_fresh(call, guard)).await {
+                LockOutcome::Loaded(v) => return (Ok(v), true),
+                LockOutcome::Held(held) => lock = Some(held),
+                LockOutcome::Proceed => {}
             }
         }
         Counters::incr(&inner.counters.misses);
-        let tags = plan.tags_for(opts);
-        let stamps = self.tag_stamps(&tags, shared.is_some()).await;
+        let tags = call.plan.tags_for(opts);
+        let stamps = self.tag_stamps(&tags, l2.is_some()).await;
 
         Counters::incr(&inner.counters.loads);
         let span = tracing::debug_span!("layercache.load");
@@ -266,8 +389,8 @@ impl Cache {
                         Counters::incr(&inner.counters.load_errors);
                         Counters::incr(&inner.counters.stale_served);
                         tracing::warn!("loader timed out; serving the stale value (fail-safe)");
-                        if let (Some(token), Some((l2, _))) = (lock, shared) {
-                            self.release_lock(l2, key, &token).await;
+                        if let Some(lock) = lock {
+                            lock.release().await;
                         }
                         return (Ok(stale), false);
                     }
@@ -279,9 +402,14 @@ impl Cache {
             Ok(value) => {
                 if guard.is_some_and(|g| g.invalidated()) {
                     tracing::debug!("key invalidated during its load; value returned, not stored");
-                } else if let Some(ttl) = self.store_ttl(plan, opts, &value) {
-                    let l2 = shared.map(|(_, io)| (io, l2_version));
-                    self.store(key, opts, l2, &value, ttl, stamps, guard).await;
+                } else if let Some(ttl) = self.store_ttl(call, &value) {
+                    let store = Store {
+                        ttl,
+                        stamps,
+                        l2: l2.map(|_| version.map_or(WriteIf::Always, WriteIf::Version)),
+                        flight: guard,
+                    };
+                    self.store(call, &value, store).await;
                 }
                 (Ok(value), true)
             }
@@ -297,45 +425,28 @@ impl Cache {
                 }
             }
         };
-        if let (Some(token), Some((l2, _))) = (lock, shared) {
-            self.release_lock(l2, key, &token).await;
+        if let Some(lock) = lock {
+            lock.release().await;
         }
         result
     }
 
-    /// The L2 and codec to use for this call, if any.
-    pub(crate) fn shared_io<V>(
-        &self,
-        opts: &EntryOptions,
-        io: Option<ValueIo<V>>,
-    ) -> Option<(&L2Link, ValueIo<V>)> {
-        let l2 = self.inner.l2.as_ref().filter(|_| opts.l2)?;
-        Some((l2, io?))
-    }
-
     /// How long to keep `value`, or `None` to not store it.
-    fn store_ttl<V, E>(
-        &self,
-        plan: &LoadPlan<'_, V, E>,
-        opts: &EntryOptions,
-        value: &V,
-    ) -> Option<Duration> {
-        if plan.unless.is_some_and(|unless| unless(value)) {
+    fn store_ttl<V, E>(&self, call: &Call<'_, V, E>, value: &V) -> Option<Duration> {
+        if call.plan.unless.is_some_and(|unless| unless(value)) {
             return None;
         }
-        if plan.empty_when.is_some_and(|is_empty| is_empty(value)) {
-            return opts.cache_none;
+        if call.plan.empty_when.is_some_and(|is_empty| is_empty(value)) {
+            return call.opts.cache_none;
         }
-        Some(opts.ttl.unwrap_or(self.inner.default_ttl))
+        Some(call.opts.ttl.unwrap_or(self.inner.default_ttl))
     }
 
     /// A hit whose refresh is due: reload in the background when the plan has a `'static`
     /// refresher, else in-band by this caller (everyone else keeps getting the current value).
     async fn refresh_ahead<V, E, F, Fut>(
         &self,
-        key: CacheKey,
-        opts: &EntryOptions,
-        plan: LoadPlan<'_, V, E>,
+        call: Call<'_, V, E>,
         loader: F,
         current: V,
         entry: Arc<L1Entry>,
@@ -348,15 +459,19 @@ impl Cache {
     {
         Counters::incr(&self.inner.counters.refreshes);
         if let (Some(refresher), None, Ok(rt)) = (
-            plan.background_refresher(),
-            plan.unless,
+            call.plan.background_refresher(),
+            call.plan.unless,
             tokio::runtime::Handle::try_current(),
         ) {
             let cache = self.clone();
             // The background task cannot borrow the caller's tag closure: render the tags now.
-            let opts = opts.clone().with_tags(plan.tags_for(opts).into_owned());
-            let empty_when = plan.empty_when;
-            let io = plan.io;
+            let opts = call
+                .opts
+                .clone()
+                .with_tags(call.plan.tags_for(call.opts).into_owned());
+            let empty_when = call.plan.empty_when;
+            let io = call.plan.io;
+            let key = call.key;
             let background_current = current.clone();
             rt.spawn(async move {
                 let plan = LoadPlan {
@@ -368,8 +483,9 @@ impl Cache {
                     make_refresher: None,
                     make_tags: None,
                 };
+                let call = Call::new(&cache, key, &opts, plan);
                 let loaded = cache
-                    .refresh_in_flight(&key, &opts, &plan, || refresher(), background_current)
+                    .refresh_in_flight(&call, || refresher(), background_current)
                     .await;
                 if !loaded {
                     entry.release_refresh();
@@ -377,26 +493,22 @@ impl Cache {
             });
             return Ok(current);
         }
-        let loaded = self
-            .refresh_in_flight(&key, opts, &plan, loader, current.clone())
-            .await;
+        let loaded = self.refresh_in_flight(&call, loader, current.clone()).await;
         if !loaded {
             entry.release_refresh();
         }
         // In-band, the refreshed value (or the current one) is in L1 now.
-        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+        match self.inner.l1.get::<V>(call.key.as_str(), &self.inner.tags) {
             L1Read::Fresh { value, .. } => Ok(value),
             _ => Ok(current),
         }
     }
 
-    /// Reloads `key` as a single-flight leader, skipping the L2 read (it holds the same old
-    /// value). Returns whether a new value was loaded.
+    /// Reloads the call's key as a single-flight leader, skipping the L2 read (it holds the
+    /// same old value). Returns whether a new value was loaded.
     async fn refresh_in_flight<V, E, F, Fut>(
         &self,
-        key: &CacheKey,
-        opts: &EntryOptions,
-        plan: &LoadPlan<'_, V, E>,
+        call: &Call<'_, V, E>,
         loader: F,
         current: V,
     ) -> bool
@@ -406,101 +518,17 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        let Some(guard) = self.inner.flights.try_lead(key.as_str()) else {
+        let Some(guard) = self.inner.flights.try_lead(call.key.as_str()) else {
             return false;
         };
-        let (result, fresh) = self
-            .lead(key, opts, plan, loader, Some(current), Some(&guard), false)
-            .await;
+        let start = Start {
+            stale: Some(current),
+            read_l2: false,
+        };
+        let (result, fresh) = self.lead(call, Some(&guard), loader, start).await;
         if let Ok(v) = result {
             guard.complete(Arc::new(FlightOutcome::<V, E>::Value(v)));
         }
         fresh
-    }
-
-    /// Writes a loaded value to L2 (when `l2` gives its codec and the key version the load
-    /// started under) and L1.
-    #[allow(clippy::too_many_arguments)] // one call site per path; a struct would only rename them
-    pub(crate) async fn store<V>(
-        &self,
-        key: &CacheKey,
-        opts: &EntryOptions,
-        l2: Option<(ValueIo<V>, Option<u64>)>,
-        value: &V,
-        ttl: Duration,
-        stamps: Vec<TagStamp>,
-        flight: Option<&LeaderGuard<'_>>,
-    ) where
-        V: Clone + Send + Sync + 'static,
-    {
-        let inner = &*self.inner;
-        let ttl = ttl + jitter(opts.jitter);
-        let stale = opts.stale.unwrap_or(Duration::ZERO);
-        let mut encoded_len = None;
-        if let (Some((io, version)), Some(l2)) = (l2, inner.l2.as_ref()) {
-            let codec = opts.codec.unwrap_or(inner.codec);
-            match (io.encode)(&codec, value) {
-                Ok(payload) => {
-                    encoded_len = Some(payload.len());
-                    let now = UnixMillis::now();
-                    let envelope = Envelope {
-                        codec_id: codec.id(),
-                        created: now,
-                        fresh_until: now.plus(ttl),
-                        stale_until: now.plus(ttl + stale),
-                        tags: stamps.clone(),
-                        payload,
-                    };
-                    self.l2_write(l2, key, &envelope, ttl + stale, version)
-                        .await;
-                }
-                Err(e) => {
-                    Counters::incr(&inner.counters.l2_errors);
-                    tracing::warn!(error = %e, "value could not be encoded for L2; kept in L1 only");
-                }
-            }
-        }
-        if opts.l1 {
-            let now = tick();
-            let l1_ttl = opts.l1_ttl.map_or(ttl, |t| t.min(ttl));
-            let weight = inner.l1.weigh::<V>(key.as_str(), encoded_len, &stamps);
-            let entry = L1Entry::new(
-                value.clone(),
-                tick_after(now, l1_ttl),
-                tick_after(now, ttl + stale),
-                opts.refresh.map(|r| tick_after(now, r)),
-                stamps,
-                weight,
-            );
-            self.fill_l1(key, entry, flight);
-        }
-    }
-
-    /// Puts an entry into L1 unless the key was invalidated during this load. Inserting first
-    /// and checking after closes the race with an invalidation on another thread: either its
-    /// L1 removal comes after our insert, or we see its mark and remove our entry.
-    pub(crate) fn fill_l1<V: Send + Sync + 'static>(
-        &self,
-        key: &CacheKey,
-        entry: L1Entry<V>,
-        flight: Option<&LeaderGuard<'_>>,
-    ) {
-        if flight.is_some_and(|f| f.invalidated()) {
-            return;
-        }
-        let entry = self.inner.l1.insert(key.as_str().to_owned(), entry);
-        if flight.is_some_and(|f| f.invalidated()) {
-            self.inner.l1.remove_entry(key.as_str(), &entry);
-        }
-    }
-}
-
-/// Random extra TTL in `[0, max]`.
-fn jitter(max: Option<Duration>) -> Duration {
-    match max {
-        Some(max) if !max.is_zero() => Duration::from_millis(rand::random_range(
-            0..=max.as_millis().min(u64::MAX as u128) as u64,
-        )),
-        _ => Duration::ZERO,
     }
 }

@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, EntryOptions, LoadPlan, MemoryL2};
+use cache_core::__private::{CacheInternals, LoadPlan};
+use cache_core::{Cache, EntryOptions, MemoryL2};
 
 /// Lets a short TTL run out (time itself is what the test waits for).
 async fn past(d: Duration) {
@@ -277,7 +278,7 @@ async fn jitter_spreads_expiry() {
             .await
             .unwrap();
         let raw = l2.raw_get(cache.key(&key).as_str()).unwrap();
-        let env = cache_core::envelope::Envelope::decode(&raw, 1 << 20).unwrap();
+        let env = cache_core::__private::envelope::Envelope::decode(&raw, 1 << 20).unwrap();
         let ttl = env.fresh_until.0 - env.created.0;
         assert!((60_000..=120_000).contains(&ttl), "ttl {ttl}");
         fresh_untils.insert(ttl / 1000);
@@ -300,7 +301,7 @@ async fn lazy_tags_and_refresher_are_built_only_when_needed() {
         tag_calls.fetch_add(1, SeqCst);
         vec!["catalog".to_string()]
     };
-    let make_refresher = || -> cache_core::Refresher<u32, String> {
+    let make_refresher = || -> cache_core::__private::Refresher<u32, String> {
         refresher_calls.fetch_add(1, SeqCst);
         Arc::new(|| Box::pin(async { Ok(2u32) }))
     };

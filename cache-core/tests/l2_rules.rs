@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cache_core::envelope::Envelope;
+use cache_core::__private::envelope::Envelope;
 use cache_core::memory_l2::Fault;
 use cache_core::{Cache, Codec, EntryOptions, L2Policy, MemoryL2};
 

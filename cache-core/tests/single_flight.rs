@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_core::{Cache, EntryOptions, LoadPlan};
+use cache_core::__private::{CacheInternals, LoadPlan};
+use cache_core::{Cache, EntryOptions};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 

@@ -242,17 +242,19 @@ impl Cached<'_> {
         let load = quote_spanned!(ret_span=> ::layercache::__private::load);
         let plan_v = Ident::new("plan", Span::mixed_site().located_at(ret_span));
         let body = self.load_call(true);
+        // A fresh L1 hit returns here, before the load future (and the plan) are built; a miss
+        // hands what L1 had on to the load, so L1 is looked up once.
+        let hit = local("hit");
+        let miss = local("miss");
         let call = if self.f.output.is_result() {
-            quote!(#load(&#cache, #key, #options, #plan_v, || #body).await)
+            quote!(#load(&#cache, #miss, #options, #plan_v, || #body).await)
         } else {
             quote! {
                 ::layercache::__private::unwrap_infallible(
-                    #load(&#cache, #key, #options, #plan_v, || ::layercache::__private::infallible(#body)).await,
+                    #load(&#cache, #miss, #options, #plan_v, || ::layercache::__private::infallible(#body)).await,
                 )
             }
         };
-        // A fresh L1 hit returns here, before the load future (and the plan) are built.
-        let hit = local("hit");
         let (value_ty, _) = self.value_and_error();
         let hit_fn = quote_spanned!(ret_span=> ::layercache::__private::hit::<#value_ty>);
         let hit_value = if self.f.output.is_result() {
@@ -264,9 +266,10 @@ impl Cached<'_> {
             #options_const
             #condition
             let (#cache, #key) = #key_call;
-            if let ::core::option::Option::Some(#hit) = #hit_fn(&#cache, &#key, &OPTIONS) {
-                return #hit_value;
-            }
+            let #miss = match #hit_fn(&#cache, #key, &OPTIONS) {
+                ::core::result::Result::Ok(#hit) => return #hit_value,
+                ::core::result::Result::Err(#miss) => #miss,
+            };
             #plan
             #call
         }};
@@ -352,9 +355,9 @@ impl Cached<'_> {
                 -> (::layercache::__private::CacheRef<#cache_lifetime>, ::layercache::__private::CacheKey) #where_clause
             {
                 let #cache = #cache_expr;
-                let mut #key = #cache.key_builder();
+                let mut #key = ::layercache::__private::key_builder(&#cache);
                 #key #render;
-                let #key = #cache.finish_key(#key);
+                let #key = ::layercache::__private::finish_key(&#cache, #key);
                 (#cache, #key)
             }
         }

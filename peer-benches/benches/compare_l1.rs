@@ -13,7 +13,8 @@ use std::sync::{Arc, Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use layercache::{Cache, EntryOptions, LoadPlan};
+use layercache::__private::{CacheInternals, LoadPlan};
+use layercache::{Cache, EntryOptions};
 
 #[path = "../../benches/common/counting_alloc.rs"]
 mod counting_alloc;

@@ -1,0 +1,138 @@
+//! Not public API: what the `layercache` facade's generated-code support, benchmarks and tests
+//! reach into. Names here may change in any release.
+
+use std::future::Future;
+
+pub use crate::clock;
+pub use crate::envelope;
+pub use crate::load_plan::{LoadPlan, Refresher};
+
+use crate::key::{CacheKey, KeyBuilder};
+use crate::options::EntryOptions;
+use crate::read_path::{Call, L1Miss, Lookup};
+use crate::Cache;
+
+/// An L1 lookup that did not end the call: the key and what L1 had, handed on to the load so a
+/// miss looks L1 up once.
+pub struct Miss<V> {
+    key: CacheKey,
+    l1: L1Miss<V>,
+}
+
+/// The calls generated code (and the core's own tests) make on a [`Cache`].
+#[allow(async_fn_in_trait)] // implemented by `Cache` alone: its futures' auto traits are known
+pub trait CacheInternals {
+    /// Looks `key` up in L1 once: the fresh value, or the [`Miss`] to hand to
+    /// [`load_miss`](CacheInternals::load_miss).
+    fn lookup<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+    ) -> Result<V, Miss<V>>;
+
+    /// Loads after a [`lookup`](CacheInternals::lookup) missed: single-flight, L2, loader.
+    async fn load_miss<V, E, F, Fut>(
+        &self,
+        miss: Miss<V>,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>;
+
+    /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
+    /// callers), applying `opts` and `plan`.
+    async fn load<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>;
+
+    /// The fresh L1 value of `key`, when there is one and no refresh-ahead is due; counts the hit.
+    fn get_fresh<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+    ) -> Option<V>;
+
+    /// A key builder already holding the namespace.
+    fn key_builder(&self) -> KeyBuilder;
+
+    /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
+    fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
+}
+
+impl CacheInternals for Cache {
+    #[inline]
+    fn lookup<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+    ) -> Result<V, Miss<V>> {
+        match Cache::lookup::<V>(self, &key, opts) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(l1) => Err(Miss { key, l1 }),
+        }
+    }
+
+    async fn load_miss<V, E, F, Fut>(
+        &self,
+        miss: Miss<V>,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let call = Call::new(self, miss.key, opts, plan);
+        self.load_after_lookup(call, miss.l1, loader).await
+    }
+
+    async fn load<V, E, F, Fut>(
+        &self,
+        key: CacheKey,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        Cache::load(self, key, opts, plan, loader).await
+    }
+
+    #[inline]
+    fn get_fresh<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &CacheKey,
+        opts: &EntryOptions,
+    ) -> Option<V> {
+        Cache::get_fresh(self, key, opts)
+    }
+
+    fn key_builder(&self) -> KeyBuilder {
+        KeyBuilder::with_namespace(&self.inner.namespace, 32)
+    }
+
+    fn finish_key(&self, builder: KeyBuilder) -> CacheKey {
+        builder.finish(self.inner.max_key_len)
+    }
+}

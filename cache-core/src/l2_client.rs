@@ -1,0 +1,340 @@
+//! The L2 client: the one door to the shared layer. Every call is bounded by the layer's timeout
+//! and the circuit breaker (and counted); values come back out of their envelope, checked against
+//! the codec, their deadlines and their tags' versions.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::{Breaker, Tripped};
+use crate::clock::UnixMillis;
+use crate::codec::Codec;
+use crate::envelope::{Envelope, TagStamp};
+use crate::l2::{Invalidation, InvalidationMessage, L2Error, L2Policy, L2};
+use crate::load_plan::ValueIo;
+use crate::stats::Counters;
+use crate::tag_versions::TagVersions;
+
+/// What an L2 lookup found.
+pub(crate) enum L2Read<V> {
+    Fresh(L2Hit<V>),
+    Stale(V),
+    Miss,
+    /// L2 failed, timed out, is behind an open breaker or has invalidations pending: the rest
+    /// of this call does not touch it again (a call pays at most one L2 timeout).
+    Unavailable,
+}
+
+/// A fresh L2 value and the envelope it came in (its deadlines fill L1).
+pub(crate) struct L2Hit<V> {
+    pub(crate) value: V,
+    pub(crate) envelope: Envelope,
+    /// When it was read (its deadlines are counted from here).
+    pub(crate) read_at: UnixMillis,
+}
+
+impl<V> L2Read<V> {
+    pub(crate) fn into_fresh(self) -> Option<V> {
+        match self {
+            L2Read::Fresh(hit) => Some(hit.value),
+            _ => None,
+        }
+    }
+}
+
+/// How a value is written: unconditionally, or only while the key is at the version a load
+/// started under (see [`L2::set_if_version`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum WriteIf {
+    Always,
+    Version(u64),
+}
+
+/// The shared layer behind its timeout and circuit breaker.
+pub(crate) struct L2Client {
+    store: Arc<dyn L2>,
+    policy: L2Policy,
+    breaker: Breaker,
+    counters: Arc<Counters>,
+    tags: Arc<TagVersions>,
+    /// This instance's id: the origin of its backplane messages and lock tokens.
+    origin: u64,
+}
+
+impl std::fmt::Debug for L2Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.store.fmt(f)
+    }
+}
+
+impl L2Client {
+    pub(crate) fn new(
+        store: Arc<dyn L2>,
+        counters: Arc<Counters>,
+        tags: Arc<TagVersions>,
+        origin: u64,
+    ) -> Self {
+        let policy = store.policy();
+        L2Client {
+            breaker: Breaker::new(policy.breaker_failures, policy.breaker_cool_down),
+            store,
+            policy,
+            counters,
+            tags,
+            origin,
+        }
+    }
+
+    pub(crate) fn store(&self) -> &Arc<dyn L2> {
+        &self.store
+    }
+
+    pub(crate) fn policy(&self) -> &L2Policy {
+        &self.policy
+    }
+
+    pub(crate) fn origin(&self) -> u64 {
+        self.origin
+    }
+
+    pub(crate) fn breaker_open(&self) -> bool {
+        self.breaker.is_open()
+    }
+
+    /// Runs one L2 operation under the breaker and the timeout, counting failures.
+    pub(crate) async fn call<T>(
+        &self,
+        op: &'static str,
+        fut: impl Future<Output = Result<T, L2Error>>,
+    ) -> Result<T, L2Error> {
+        let counters = &self.counters;
+        if !self.breaker.allow() {
+            Counters::incr(&counters.l2_skipped);
+            return Err(L2Error::BreakerOpen);
+        }
+        let was_open = self.breaker.is_open();
+        let error = match tokio::time::timeout(self.policy.timeout, fut).await {
+            Ok(Ok(v)) => {
+                self.breaker.on_success();
+                if was_open {
+                    tracing::info!(op, "L2 answered again; circuit breaker closed");
+                }
+                return Ok(v);
+            }
+            Ok(Err(L2Error::TooLarge { len, limit })) => {
+                Counters::incr(&counters.l2_oversize);
+                return Err(L2Error::TooLarge { len, limit });
+            }
+            Ok(Err(e)) => e,
+            Err(_) => L2Error::Timeout(self.policy.timeout),
+        };
+        Counters::incr(&counters.l2_errors);
+        tracing::debug!(op, error = %error, "L2 operation failed");
+        if self.breaker.on_failure() == Tripped::Opened {
+            Counters::incr(&counters.breaker_opened);
+            tracing::warn!(
+                op,
+                error = %error,
+                cool_down = ?self.policy.breaker_cool_down,
+                "L2 circuit breaker opened: skipping L2"
+            );
+        }
+        Err(error)
+    }
+
+    /// Reads and checks `key`: returns what it found and the key's version (when L2 answered),
+    /// for a load to store its value under.
+    pub(crate) async fn read<V>(
+        &self,
+        key: &str,
+        codec: Codec,
+        io: ValueIo<V>,
+    ) -> (L2Read<V>, Option<u64>) {
+        match self.call("get", self.store.get_versioned(key)).await {
+            Ok((Some(bytes), version)) => (self.open(key, &bytes, codec, io).await, Some(version)),
+            Ok((None, version)) => (L2Read::Miss, Some(version)),
+            Err(_) => (L2Read::Unavailable, None),
+        }
+    }
+
+    /// Unpacks and checks the bytes read for `key`.
+    async fn open<V>(&self, key: &str, bytes: &[u8], codec: Codec, io: ValueIo<V>) -> L2Read<V> {
+        let counters = &self.counters;
+        let envelope = match Envelope::decode(bytes, self.policy.max_value_size) {
+            Ok(e) if e.codec_id == codec.id() => e,
+            Ok(e) => {
+                Counters::incr(&counters.decode_errors);
+                tracing::debug!(
+                    key,
+                    found = e.codec_id,
+                    expected = codec.id(),
+                    "L2 value has another codec; treated as a miss"
+                );
+                return L2Read::Miss;
+            }
+            Err(error) => {
+                Counters::incr(&counters.decode_errors);
+                tracing::debug!(key, %error, "L2 value is not a valid envelope");
+                return L2Read::Miss;
+            }
+        };
+        let now = UnixMillis::now();
+        if now >= envelope.stale_until {
+            return L2Read::Miss;
+        }
+        if !envelope.tags.is_empty() {
+            match self.tags_still_valid(&envelope.tags).await {
+                Some(true) => {}
+                Some(false) => return L2Read::Miss,
+                // Unverifiable: do not trust it.
+                None => return L2Read::Unavailable,
+            }
+        }
+        let value = match (io.decode)(&codec, &envelope.payload) {
+            Ok(v) => v,
+            Err(error) => {
+                Counters::incr(&counters.decode_errors);
+                tracing::debug!(key, %error, "L2 payload did not decode");
+                return L2Read::Miss;
+            }
+        };
+        if now >= envelope.fresh_until {
+            return L2Read::Stale(value);
+        }
+        Counters::incr(&counters.l2_hits);
+        tracing::trace!(layer = "l2", "hit");
+        L2Read::Fresh(L2Hit {
+            value,
+            envelope,
+            read_at: now,
+        })
+    }
+
+    /// Checks an L2 value's tag stamps against the tag versions in L2 (and those known here).
+    async fn tags_still_valid(&self, stamps: &[TagStamp]) -> Option<bool> {
+        let names: Vec<String> = stamps.iter().map(|s| s.tag.clone()).collect();
+        match self
+            .call("tag_versions", self.store.tag_versions(&names))
+            .await
+        {
+            Ok(versions) => {
+                for (name, v) in names.iter().zip(&versions) {
+                    self.tags.raise(name, *v);
+                }
+                Some(self.tags.still_valid(stamps))
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// The key's L2 version alone (a refresh skips the value read but still needs it).
+    pub(crate) async fn version(&self, key: &str) -> Option<u64> {
+        self.call("get", self.store.get_versioned(key))
+            .await
+            .ok()
+            .map(|(_, v)| v)
+    }
+
+    /// The bytes of `envelope`, unless they cannot be encoded or are over the size limit.
+    pub(crate) fn encode(&self, key: &str, envelope: &Envelope) -> Option<Vec<u8>> {
+        let counters = &self.counters;
+        let bytes = match envelope.encode() {
+            Ok(b) => b,
+            Err(error) => {
+                Counters::incr(&counters.l2_errors);
+                tracing::warn!(%error, "envelope could not be written");
+                return None;
+            }
+        };
+        if bytes.len() > self.policy.max_value_size {
+            Counters::incr(&counters.l2_oversize);
+            tracing::debug!(
+                key,
+                len = bytes.len(),
+                limit = self.policy.max_value_size,
+                "value over the L2 size limit; kept in L1 only"
+            );
+            return None;
+        }
+        Some(bytes)
+    }
+
+    /// Writes encoded bytes under `key` for `ttl`, as `condition` allows.
+    pub(crate) async fn write(&self, key: &str, bytes: Vec<u8>, ttl: Duration, condition: WriteIf) {
+        let written = match condition {
+            WriteIf::Version(v) => {
+                self.call("set", self.store.set_if_version(key, bytes, ttl, v))
+                    .await
+            }
+            WriteIf::Always => self
+                .call("set", self.store.set(key, bytes, ttl))
+                .await
+                .map(|()| true),
+        };
+        match written {
+            Ok(true) => Counters::incr(&self.counters.l2_writes),
+            Ok(false) => tracing::debug!(
+                key,
+                "key invalidated in L2 during the load; value not written"
+            ),
+            Err(_) => {}
+        }
+    }
+
+    /// Learns the L2 versions of `tags` (best effort), then stamps them.
+    pub(crate) async fn tag_stamps(&self, tags: &[String]) -> Vec<TagStamp> {
+        if let Ok(versions) = self
+            .call("tag_versions", self.store.tag_versions(tags))
+            .await
+        {
+            for (t, v) in tags.iter().zip(versions) {
+                self.tags.raise(t, v);
+            }
+        }
+        self.tags.stamps(tags)
+    }
+
+    /// Deletes `key` (and moves its version forward).
+    pub(crate) async fn delete(&self, key: &str) -> bool {
+        self.call("delete", self.store.delete(key)).await.is_ok()
+    }
+
+    /// Drops every entry of the namespace.
+    pub(crate) async fn clear(&self) -> bool {
+        self.call("clear", self.store.clear()).await.is_ok()
+    }
+
+    /// Bumps `tag`'s version in L2 and learns the new one.
+    pub(crate) async fn bump_tag(&self, tag: &str) -> Option<u64> {
+        let version = self.call("bump_tag", self.store.bump_tag(tag)).await.ok()?;
+        self.tags.raise(tag, version);
+        Some(version)
+    }
+
+    /// Announces `invalidation` to every other instance; true when it was sent.
+    pub(crate) async fn publish(&self, invalidation: Invalidation) -> bool {
+        let message = InvalidationMessage {
+            origin: self.origin,
+            invalidation,
+        };
+        self.call("publish", self.store.publish(&message))
+            .await
+            .is_ok()
+    }
+
+    /// Takes the lock `key` for `ttl` with `token`.
+    pub(crate) async fn try_lock(
+        &self,
+        key: &str,
+        token: &str,
+        ttl: Duration,
+    ) -> Result<bool, L2Error> {
+        self.call("try_lock", self.store.try_lock(key, token, ttl))
+            .await
+    }
+
+    /// Releases the lock `key` if `token` still holds it.
+    pub(crate) async fn unlock(&self, key: &str, token: &str) {
+        let _ = self.call("unlock", self.store.unlock(key, token)).await;
+    }
+}
