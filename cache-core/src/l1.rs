@@ -4,13 +4,13 @@
 //! tag stamps it was loaded under; [`L1::get`] honours them on read.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use quick_cache::{sync::Cache as QuickCache, Weighter};
 
 use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
+use crate::shim::{AtomicBool, Ordering};
 use crate::tag_versions::TagVersions;
 
 /// One cached value and its deadlines. The value is the last field, so a typed entry coerces to
@@ -47,15 +47,39 @@ impl<V> L1Entry<V> {
     }
 }
 
-impl<V: ?Sized> L1Entry<V> {
-    /// Claims the refresh of this entry; true for exactly one caller until released.
-    pub(crate) fn claim_refresh(&self) -> bool {
-        !self.refreshing.swap(true, Ordering::AcqRel)
+impl L1Entry {
+    /// Claims the refresh-ahead reload of this entry: `Some` for exactly one caller until the
+    /// claim is dropped without [`RefreshClaim::stored`].
+    pub(crate) fn claim_refresh(self: &Arc<Self>) -> Option<RefreshClaim> {
+        (!self.refreshing.swap(true, Ordering::AcqRel)).then(|| RefreshClaim {
+            entry: self.clone(),
+            stored: false,
+        })
     }
+}
 
-    /// Gives the refresh back (the reload failed), so a later hit may try again.
-    pub(crate) fn release_refresh(&self) {
-        self.refreshing.store(false, Ordering::Release);
+/// One caller's right to reload an entry ahead of its expiry. Dropped without
+/// [`stored`](RefreshClaim::stored) (the reload failed, its loader panicked, or its caller was
+/// cancelled) it gives the right back, so a later hit tries again; a claim left set would stop
+/// refresh-ahead for the entry until its TTL ends.
+pub(crate) struct RefreshClaim {
+    entry: Arc<L1Entry>,
+    stored: bool,
+}
+
+impl RefreshClaim {
+    /// The reload stored a new entry, which replaces this one: the claim stays set, so callers
+    /// still holding the old entry do not start another reload.
+    pub(crate) fn stored(mut self) {
+        self.stored = true;
+    }
+}
+
+impl Drop for RefreshClaim {
+    fn drop(&mut self) {
+        if !self.stored {
+            self.entry.refreshing.store(false, Ordering::Release);
+        }
     }
 }
 
@@ -281,13 +305,27 @@ mod tests {
 
     #[test]
     fn a_released_refresh_can_be_claimed_again() {
-        let e = entry(1u32, Duration::from_secs(60), Duration::ZERO);
-        assert!(e.claim_refresh(), "the first hit claims the refresh");
-        assert!(!e.claim_refresh(), "a second hit does not while it runs");
-        e.release_refresh();
+        let e: Arc<L1Entry> = Arc::new(entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        let claim = e.claim_refresh();
+        assert!(claim.is_some(), "the first hit claims the refresh");
         assert!(
-            e.claim_refresh(),
-            "after a failed refresh, a later hit retries"
+            e.claim_refresh().is_none(),
+            "a second hit does not while it runs"
+        );
+        drop(claim);
+        assert!(
+            e.claim_refresh().is_some(),
+            "after a failed, panicked or cancelled refresh, a later hit retries"
+        );
+    }
+
+    #[test]
+    fn a_stored_refresh_keeps_the_old_entry_claimed() {
+        let e: Arc<L1Entry> = Arc::new(entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        e.claim_refresh().expect("first claim").stored();
+        assert!(
+            e.claim_refresh().is_none(),
+            "the replaced entry is not reloaded again by callers still holding it"
         );
     }
 

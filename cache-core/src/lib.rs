@@ -35,14 +35,14 @@ mod load_plan;
 mod lock;
 #[cfg(feature = "testing")]
 pub mod memory_l2;
+#[cfg(all(test, feature = "shuttle"))]
+mod model_checks;
 mod options;
 mod pending_invalidations;
 mod read_path;
-mod shim;
 mod shared_layer;
+mod shim;
 mod single_flight;
-#[cfg(all(test, feature = "shuttle"))]
-mod single_flight_model;
 mod stats;
 mod tag_versions;
 mod write_path;

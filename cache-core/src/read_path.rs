@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::cache::Cache;
 use crate::key::CacheKey;
-use crate::l1::{L1Entry, L1Read};
+use crate::l1::{L1Read, RefreshClaim};
 use crate::l2_client::{L2Read, WriteIf};
 use crate::load_plan::{LoadPlan, ValueIo};
 use crate::lock::{LockOutcome, LockRequest};
@@ -60,7 +60,7 @@ pub(crate) enum L1Miss<V> {
     /// A value past its freshness, kept for fail-safe.
     Stale(V),
     /// A fresh value whose refresh this caller claimed.
-    RefreshDue { current: V, entry: Arc<L1Entry> },
+    RefreshDue { current: V, claim: RefreshClaim },
 }
 
 /// Where a leader starts: with a stale value in hand or not, reading L2 or not (a refresh
@@ -125,10 +125,10 @@ impl Cache {
             L1Read::Fresh { value, refresh } => {
                 Counters::incr(&self.inner.counters.l1_hits);
                 tracing::trace!(layer = "l1", "hit");
-                match refresh.filter(|e| e.claim_refresh()) {
-                    Some(entry) => Lookup::Miss(L1Miss::RefreshDue {
+                match refresh.and_then(|e| e.claim_refresh()) {
+                    Some(claim) => Lookup::Miss(L1Miss::RefreshDue {
                         current: value,
-                        entry,
+                        claim,
                     }),
                     None => Lookup::Hit(value),
                 }
@@ -177,8 +177,8 @@ impl Cache {
     {
         // Boxed: the hit path stays a small future; a miss pays one allocation.
         match miss {
-            L1Miss::RefreshDue { current, entry } => {
-                Box::pin(self.refresh_ahead(call, loader, current, entry)).await
+            L1Miss::RefreshDue { current, claim } => {
+                Box::pin(self.refresh_ahead(call, loader, current, claim)).await
             }
             L1Miss::Stale(stale) => Box::pin(self.load_missed(call, loader, Some(stale))).await,
             L1Miss::Absent => Box::pin(self.load_missed(call, loader, None)).await,
@@ -449,7 +449,7 @@ impl Cache {
         call: Call<'_, V, E>,
         loader: F,
         current: V,
-        entry: Arc<L1Entry>,
+        claim: RefreshClaim,
     ) -> Result<V, E>
     where
         V: Clone + Send + Sync + 'static,
@@ -484,18 +484,20 @@ impl Cache {
                     make_tags: None,
                 };
                 let call = Call::new(&cache, key, &opts, plan);
+                // The claim moves into the task: a panicking refresher drops it while unwinding.
                 let loaded = cache
                     .refresh_in_flight(&call, || refresher(), background_current)
                     .await;
-                if !loaded {
-                    entry.release_refresh();
+                if loaded {
+                    claim.stored();
                 }
             });
             return Ok(current);
         }
+        // A cancelled caller drops the claim with this future, which releases it.
         let loaded = self.refresh_in_flight(&call, loader, current.clone()).await;
-        if !loaded {
-            entry.release_refresh();
+        if loaded {
+            claim.stored();
         }
         // In-band, the refreshed value (or the current one) is in L1 now.
         match self.inner.l1.get::<V>(call.key.as_str(), &self.inner.tags) {

@@ -1,11 +1,13 @@
-//! Model checking of single-flight under shuttle's randomized and PCT schedulers
-//! (`cargo test -p cache-core --features shuttle --lib model`).
+//! Model checking of single-flight and of the refresh-ahead claim under shuttle's randomized and
+//! PCT schedulers (`cargo test -p cache-core --features shuttle --lib model`).
 //!
-//! Each test runs a few tasks through every interleaving shuttle picks and checks, in every one:
+//! Each test runs a few tasks through the interleavings shuttle picks and checks, in every one:
 //! - **one loader per key at a time**: a counter of loaders inside their load never exceeds 1;
 //! - **no lost wake-up**: every caller finishes (shuttle fails a run in which all remaining
 //!   tasks are blocked), including when the leader is cancelled at any await point;
-//! - **no poisoned key**: after a leader is cancelled, a later caller can lead the key again.
+//! - **no poisoned key**: after a leader is cancelled, a later caller can lead the key again;
+//! - **one refresh per entry, never stuck**: at most one caller holds an entry's refresh claim,
+//!   and a claim whose reload failed or was cancelled is free again afterwards.
 //!
 //! A failing schedule prints a seed that `shuttle::replay` runs again.
 
@@ -14,6 +16,8 @@ use std::sync::Arc;
 use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::clock::{tick, tick_after};
+use crate::l1::L1Entry;
 use crate::single_flight::{Join, SingleFlight, Wait};
 
 const ITERATIONS: usize = 2_000;
@@ -167,4 +171,55 @@ fn invalidation_detaches_the_flight() {
 fn model_invalidation_detaches_the_flight() {
     shuttle::check_random(invalidation_detaches_the_flight, ITERATIONS);
     shuttle::check_pct(invalidation_detaches_the_flight, ITERATIONS, PCT_DEPTH);
+}
+
+/// Claims the entry's refresh if nobody holds it, "reloads" across two scheduling points, and
+/// fails (drops the claim): the claim must be free afterwards.
+async fn refresh_that_fails(entry: Arc<L1Entry>, refreshing: Arc<AtomicUsize>) {
+    if let Some(claim) = entry.claim_refresh() {
+        let inside = Inside::enter(&refreshing);
+        yield_now().await;
+        yield_now().await;
+        drop(inside);
+        drop(claim);
+    }
+}
+
+fn a_failed_or_cancelled_refresh_releases_its_claim() {
+    let now = tick();
+    let entry: Arc<L1Entry> = Arc::new(L1Entry::new(
+        1u32,
+        tick_after(now, std::time::Duration::from_secs(60)),
+        tick_after(now, std::time::Duration::from_secs(60)),
+        Some(now),
+        vec![],
+        1,
+    ));
+    let refreshing = Arc::new(AtomicUsize::new(0));
+    let failing: Vec<_> = (0..2)
+        .map(|_| spawn(refresh_that_fails(entry.clone(), refreshing.clone())))
+        .collect();
+    let cancelled = spawn(refresh_that_fails(entry.clone(), refreshing.clone()));
+    block_on(async {
+        yield_now().await;
+        cancelled.abort();
+        for h in failing {
+            h.await.expect("refresh task");
+        }
+        let _ = cancelled.await;
+    });
+    assert!(
+        entry.claim_refresh().is_some(),
+        "a refresh that failed or was cancelled left the claim set: refresh-ahead would stop"
+    );
+}
+
+#[test]
+fn model_refresh_claim_is_exclusive_and_released() {
+    shuttle::check_random(a_failed_or_cancelled_refresh_releases_its_claim, ITERATIONS);
+    shuttle::check_pct(
+        a_failed_or_cancelled_refresh_releases_its_claim,
+        ITERATIONS,
+        PCT_DEPTH,
+    );
 }
