@@ -96,34 +96,54 @@ impl Default for L2Policy {
 ///
 /// Keys passed in are full cache keys (`namespace:…`); tags are rendered tag strings. The layer is
 /// bound to one namespace by [`attach`](L2::attach), which the cache calls once when it is built.
+///
+/// The cache calls every method below, each bounded by [`L2Policy::timeout`] and the circuit
+/// breaker (one place: `l2_client.rs`); an error never reaches a caller, it only makes the cache
+/// skip L2 for the rest of that call. The methods come in five groups: binding, values (with
+/// per-key versions), tags, the namespace, the load lock, and the backplane.
 #[async_trait::async_trait]
 pub trait L2: Send + Sync + std::fmt::Debug + 'static {
+    // --- binding ---
+
     /// Binds the layer to the cache's namespace and instance, and starts delivering backplane
     /// events to `listener`. Called once by `CacheBuilder::build`.
     fn attach(&self, namespace: &str, instance_id: u64, listener: Arc<dyn BackplaneListener>);
 
-    /// Reads the bytes stored under `key`.
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error>;
-
-    /// Stores `value` under `key` for `ttl`.
-    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error>;
-
-    /// Deletes `key` and moves its version forward (see [`get_versioned`](L2::get_versioned)).
-    async fn delete(&self, key: &str) -> Result<(), L2Error>;
-
-    /// Reads `key` and its version: a counter that every [`delete`](L2::delete) of the key moves
-    /// forward. A load remembers the version it started under and stores its value with
-    /// [`set_if_version`](L2::set_if_version), so a load that read the source of truth before an
-    /// invalidation can never put its old value into L2 after that invalidation.
-    ///
-    /// The default returns version 0 (a layer without versions; the race stays open).
-    async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
-        Ok((self.get(key).await?, 0))
+    /// The policy the cache applies to this layer (read once, when the cache is built).
+    fn policy(&self) -> L2Policy {
+        L2Policy::default()
     }
+
+    // --- values ---
+
+    /// Reads `key` and its version: a counter that every [`delete`](L2::delete) of the key (and
+    /// every [`clear`](L2::clear)) moves forward. A load remembers the version it started under
+    /// and stores its value with [`set_if_version`](L2::set_if_version), so a load that read the
+    /// source of truth before an invalidation can never put its old value into L2 after that
+    /// invalidation.
+    ///
+    /// Contract: read-your-writes for one instance; a version never repeats for a key while a
+    /// load that read it may still be running (a layer without versions returns 0 and the race
+    /// stays open).
+    async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error>;
+
+    /// Reads the bytes stored under `key` (not called by the cache: a convenience for tests and
+    /// tools).
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
+        Ok(self.get_versioned(key).await?.0)
+    }
+
+    /// Stores `value` under `key` for `ttl` (a write-through by `Cache::set`, or a load that
+    /// had no version to go by).
+    ///
+    /// Contract: last writer wins; the value is gone after `ttl`.
+    async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error>;
 
     /// Stores `value` only if the key's version is still `version`; returns whether it stored.
     ///
-    /// The default stores unconditionally.
+    /// Contract: atomic with respect to [`delete`](L2::delete) and [`clear`](L2::clear): once
+    /// either returned, a `set_if_version` with an older version stores nothing.
+    /// The default stores unconditionally (no versions).
     async fn set_if_version(
         &self,
         key: &str,
@@ -135,28 +155,52 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
         self.set(key, value, ttl).await.map(|()| true)
     }
 
+    /// Deletes `key` and moves its version forward (see [`get_versioned`](L2::get_versioned)).
+    ///
+    /// Contract: after it returns, no instance reads the old value from L2.
+    async fn delete(&self, key: &str) -> Result<(), L2Error>;
+
+    // --- tags ---
+
     /// Current versions of `tags`, in order (0 for a tag never invalidated).
+    ///
+    /// Contract: a version never goes below one [`bump_tag`](L2::bump_tag) returned.
     async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error>;
 
     /// Invalidates `tag`: increments its version and returns the new one.
+    ///
+    /// Contract: atomic increment shared by every instance; entries stamped with an older
+    /// version are misses from then on.
     async fn bump_tag(&self, tag: &str) -> Result<u64, L2Error>;
 
+    // --- the namespace ---
+
     /// Drops every entry of the namespace, in O(1) (e.g. by moving to a new generation).
+    ///
+    /// Contract: after it returns, no instance reads a value written before it, and a
+    /// [`set_if_version`](L2::set_if_version) with a version read before it stores nothing.
     async fn clear(&self) -> Result<(), L2Error>;
 
-    /// Sends `message` to every instance attached to this namespace.
-    async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error>;
+    // --- the load lock ---
 
-    /// Takes the lock `key` for `ttl` if nobody holds it; `token` identifies the holder.
+    /// Takes the lock named after cache key `key` for `ttl` if nobody holds it; `token`
+    /// identifies the holder. The layer keeps locks apart from values (a
+    /// [`clear`](L2::clear) does not free a held lock).
+    ///
+    /// Contract: at most one holder per name until `ttl` passes or the holder unlocks.
     async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, L2Error>;
 
     /// Releases the lock `key` only if `token` still holds it.
     async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error>;
 
-    /// The policy the cache applies to this layer.
-    fn policy(&self) -> L2Policy {
-        L2Policy::default()
-    }
+    // --- the backplane ---
+
+    /// Sends `message` to every instance attached to this namespace (including the sender,
+    /// which ignores its own).
+    ///
+    /// Contract: at most once, no order across senders; a receiver that may have missed
+    /// messages is told so by [`BackplaneListener::on_reconnect`].
+    async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error>;
 
     /// Whether the backplane subscription is currently up (true for layers without one).
     fn backplane_connected(&self) -> bool {

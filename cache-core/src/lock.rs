@@ -47,7 +47,8 @@ impl<'a> LockRequest<'a> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<V>>,
     {
-        let name = format!("{}:__lock", self.key);
+        // The L2 keeps locks apart from values (it decorates the name, once).
+        let name = self.key.to_owned();
         let token = format!(
             "{:016x}{:016x}",
             self.client.origin(),

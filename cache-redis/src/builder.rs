@@ -9,27 +9,9 @@ use redis::{AsyncConnectionConfig, Client};
 
 use crate::connection::SharedConnection;
 use crate::error::{connect_error, redact_url, RedisL2Error};
-use crate::layer::{RedisL2, Settings};
+use crate::layer::RedisL2;
 use crate::runtime::LayerRuntime;
-
-/// Which servers to use.
-#[derive(Clone, Debug)]
-pub(crate) enum Topology {
-    /// One server (or a primary).
-    Single(String),
-    /// Any reachable nodes of a Redis Cluster; the rest is discovered.
-    Cluster(Vec<String>),
-}
-
-impl Topology {
-    /// The URLs with passwords redacted, for messages.
-    pub(crate) fn redacted(&self) -> Vec<String> {
-        match self {
-            Topology::Single(url) => vec![redact_url(url)],
-            Topology::Cluster(urls) => urls.iter().map(|u| redact_url(u)).collect(),
-        }
-    }
-}
+use crate::settings::{Settings, Topology};
 
 /// Configures and connects a [`RedisL2`].
 ///
@@ -335,4 +317,39 @@ async fn ping<C: redis::aio::ConnectionLike>(
 
 pub(crate) fn timed_out() -> redis::RedisError {
     redis::RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut))
+}
+
+impl RedisL2 {
+    /// Connects to one Redis server with the default settings.
+    ///
+    /// `url` is `redis://[user:password@]host:port[/db]`, or `rediss://…` with the `tls`
+    /// feature. A refused password is an [`RedisL2Error::Auth`] here, not later.
+    pub async fn connect(url: impl Into<String>) -> Result<RedisL2, RedisL2Error> {
+        RedisL2::builder(url).build().await
+    }
+
+    /// Starts configuring a layer on one Redis server.
+    pub fn builder(url: impl Into<String>) -> RedisL2Builder {
+        RedisL2Builder::new(Topology::Single(url.into()))
+    }
+
+    /// Connects to a Redis Cluster, given any reachable nodes, with the default settings.
+    pub async fn cluster<I, S>(urls: I) -> Result<RedisL2, RedisL2Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisL2::cluster_builder(urls).build().await
+    }
+
+    /// Starts configuring a layer on a Redis Cluster.
+    pub fn cluster_builder<I, S>(urls: I) -> RedisL2Builder
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        RedisL2Builder::new(Topology::Cluster(
+            urls.into_iter().map(Into::into).collect(),
+        ))
+    }
 }

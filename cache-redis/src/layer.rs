@@ -8,12 +8,12 @@ use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2};
 use redis::{Client, Script, Value};
 
 use crate::backplane::{Backplane, GenerationPoller, Subscriber};
-use crate::builder::{RedisL2Builder, Topology};
 use crate::connection::SharedConnection;
-use crate::error::{backend, RedisL2Error};
+use crate::error::backend;
 use crate::keys::KeySpace;
 use crate::record;
 use crate::runtime::LayerRuntime;
+use crate::settings::{Settings, Topology};
 
 /// Deletes a lock only while it still holds the caller's token, so a holder whose lock expired
 /// and was taken by someone else cannot release the new holder's lock.
@@ -34,20 +34,6 @@ if g <= floor then
   redis.call('SET', KEYS[1], g)
 end
 return g";
-
-/// The layer's settings, fixed at build.
-#[derive(Debug)]
-pub(crate) struct Settings {
-    pub(crate) topology: Topology,
-    pub(crate) namespace: Option<String>,
-    pub(crate) policy: L2Policy,
-    pub(crate) backplane: bool,
-    /// Bound on each command the layer sends on its own (generation reads, pings, subscribe).
-    pub(crate) background_timeout: Duration,
-    pub(crate) health_interval: Duration,
-    /// How long a delete's tombstone (the key's version) is kept.
-    pub(crate) tombstone_ttl: Duration,
-}
 
 /// The Redis [`L2`] of layercache: a cheap [`Clone`] handle to one multiplexed,
 /// auto-reconnecting connection (or Cluster connection) shared by every caller.
@@ -92,39 +78,6 @@ struct Inner {
 }
 
 impl RedisL2 {
-    /// Connects to one Redis server with the default settings.
-    ///
-    /// `url` is `redis://[user:password@]host:port[/db]`, or `rediss://…` with the `tls`
-    /// feature. A refused password is an [`RedisL2Error::Auth`] here, not later.
-    pub async fn connect(url: impl Into<String>) -> Result<RedisL2, RedisL2Error> {
-        RedisL2::builder(url).build().await
-    }
-
-    /// Starts configuring a layer on one Redis server.
-    pub fn builder(url: impl Into<String>) -> RedisL2Builder {
-        RedisL2Builder::new(Topology::Single(url.into()))
-    }
-
-    /// Connects to a Redis Cluster, given any reachable nodes, with the default settings.
-    pub async fn cluster<I, S>(urls: I) -> Result<RedisL2, RedisL2Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        RedisL2::cluster_builder(urls).build().await
-    }
-
-    /// Starts configuring a layer on a Redis Cluster.
-    pub fn cluster_builder<I, S>(urls: I) -> RedisL2Builder
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<String>,
-    {
-        RedisL2Builder::new(Topology::Cluster(
-            urls.into_iter().map(Into::into).collect(),
-        ))
-    }
-
     pub(crate) async fn assemble(
         connection: SharedConnection,
         pubsub_clients: Vec<Client>,

@@ -26,6 +26,7 @@ mod keys;
 mod layer;
 mod record;
 mod runtime;
+mod settings;
 
 pub use builder::RedisL2Builder;
 pub use error::RedisL2Error;

@@ -71,7 +71,7 @@ async fn an_aborted_lock_holder_blocks_others_at_most_the_lock_ttl() {
                 .await
         })
     };
-    let lock_key = format!("{ns}:@lock:k:__lock");
+    let lock_key = format!("{ns}:@lock:k");
     eventually(Duration::from_secs(5), "holder took the lock", || async {
         server.cli(&["EXISTS", &lock_key]) == "1"
     })
