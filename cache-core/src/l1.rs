@@ -26,15 +26,20 @@ pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
     value: V,
 }
 
+/// When an entry stops being fresh, stops being usable at all, and is due for refresh-ahead.
+pub(crate) struct Deadlines {
+    pub(crate) fresh_until: Tick,
+    pub(crate) stale_until: Tick,
+    pub(crate) refresh_at: Option<Tick>,
+}
+
 impl<V> L1Entry<V> {
-    pub(crate) fn new(
-        value: V,
-        fresh_until: Tick,
-        stale_until: Tick,
-        refresh_at: Option<Tick>,
-        tags: Vec<TagStamp>,
-        weight: u64,
-    ) -> Self {
+    pub(crate) fn new(value: V, deadlines: Deadlines, tags: Vec<TagStamp>, weight: u64) -> Self {
+        let Deadlines {
+            fresh_until,
+            stale_until,
+            refresh_at,
+        } = deadlines;
         L1Entry {
             fresh_until,
             stale_until,
@@ -204,9 +209,11 @@ mod tests {
         let now = tick();
         L1Entry::new(
             v,
-            tick_after(now, fresh),
-            tick_after(now, fresh + stale),
-            None,
+            Deadlines {
+                fresh_until: tick_after(now, fresh),
+                stale_until: tick_after(now, fresh + stale),
+                refresh_at: None,
+            },
             vec![],
             1,
         )
@@ -263,9 +270,11 @@ mod tests {
             "a".into(),
             L1Entry::new(
                 1u32,
-                tick_after(now, Duration::from_secs(60)),
-                tick_after(now, Duration::from_secs(60)),
-                None,
+                Deadlines {
+                    fresh_until: tick_after(now, Duration::from_secs(60)),
+                    stale_until: tick_after(now, Duration::from_secs(60)),
+                    refresh_at: None,
+                },
                 vec![stamp],
                 1,
             ),
@@ -374,9 +383,11 @@ mod tests {
             let now = tick();
             let e = L1Entry::new(
                 i,
-                tick_after(now, Duration::from_secs(60)),
-                tick_after(now, Duration::from_secs(60)),
-                None,
+                Deadlines {
+                    fresh_until: tick_after(now, Duration::from_secs(60)),
+                    stale_until: tick_after(now, Duration::from_secs(60)),
+                    refresh_at: None,
+                },
                 vec![],
                 w,
             );

@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::clock::{tick, tick_after, UnixMillis};
 use crate::envelope::{Envelope, TagStamp};
 use crate::key::CacheKey;
-use crate::l1::L1Entry;
+use crate::l1::{Deadlines, L1Entry};
 use crate::l2_client::{L2Hit, WriteIf};
 use crate::read_path::Call;
 use crate::single_flight::LeaderGuard;
@@ -67,9 +67,11 @@ impl Cache {
                 .weigh::<V>(call.key.as_str(), encoded_len, &store.stamps);
             let entry = L1Entry::new(
                 value.clone(),
-                tick_after(now, l1_ttl),
-                tick_after(now, ttl + stale),
-                opts.refresh.map(|r| tick_after(now, r)),
+                Deadlines {
+                    fresh_until: tick_after(now, l1_ttl),
+                    stale_until: tick_after(now, ttl + stale),
+                    refresh_at: opts.refresh.map(|r| tick_after(now, r)),
+                },
                 store.stamps,
                 weight,
             );
@@ -101,9 +103,11 @@ impl Cache {
         );
         let entry = L1Entry::new(
             hit.value.clone(),
-            tick_after(at, l1_fresh),
-            tick_after(at, envelope.stale_until.remaining_from(now)),
-            refresh_at,
+            Deadlines {
+                fresh_until: tick_after(at, l1_fresh),
+                stale_until: tick_after(at, envelope.stale_until.remaining_from(now)),
+                refresh_at: refresh_at,
+            },
             envelope.tags.clone(),
             weight,
         );

@@ -35,6 +35,13 @@ if g <= floor then
 end
 return g";
 
+/// Where a record is written: the generation, and (for a conditional write) the key's version
+/// counter the write expects.
+struct RecordSlot {
+    generation: u64,
+    counter: Option<u64>,
+}
+
 /// The Redis [`L2`] of layercache: a cheap [`Clone`] handle to one multiplexed,
 /// auto-reconnecting connection (or Cluster connection) shared by every caller.
 ///
@@ -160,9 +167,12 @@ impl RedisL2 {
         key: &str,
         value: Vec<u8>,
         ttl: Duration,
-        generation: u64,
-        counter: Option<u64>,
+        slot: RecordSlot,
     ) -> Result<bool, L2Error> {
+        let RecordSlot {
+            generation,
+            counter,
+        } = slot;
         let limit = self.inner.settings.policy.max_value_size;
         if value.len() > limit {
             tracing::debug!(
@@ -288,9 +298,17 @@ impl L2 for RedisL2 {
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error> {
         let generation = self.generation(self.space()?).await?;
-        self.write(key, value, ttl, generation, None)
-            .await
-            .map(drop)
+        self.write(
+            key,
+            value,
+            ttl,
+            RecordSlot {
+                generation,
+                counter: None,
+            },
+        )
+        .await
+        .map(drop)
     }
 
     async fn set_if_version(
@@ -306,7 +324,16 @@ impl L2 for RedisL2 {
             // Cleared since the load began: its value may predate the clear.
             return Ok(false);
         }
-        self.write(key, value, ttl, generation, Some(counter)).await
+        self.write(
+            key,
+            value,
+            ttl,
+            RecordSlot {
+                generation,
+                counter: Some(counter),
+            },
+        )
+        .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), L2Error> {
