@@ -17,7 +17,7 @@ use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::clock::{tick, tick_after};
-use crate::l1::L1Entry;
+use crate::l1::{Deadlines, L1Entry};
 use crate::single_flight::{Join, SingleFlight, Wait};
 
 const ITERATIONS: usize = 2_000;
@@ -189,9 +189,11 @@ fn a_failed_or_cancelled_refresh_releases_its_claim() {
     let now = tick();
     let entry: Arc<L1Entry> = Arc::new(L1Entry::new(
         1u32,
-        tick_after(now, std::time::Duration::from_secs(60)),
-        tick_after(now, std::time::Duration::from_secs(60)),
-        Some(now),
+        Deadlines {
+            fresh_until: tick_after(now, std::time::Duration::from_secs(60)),
+            stale_until: tick_after(now, std::time::Duration::from_secs(60)),
+            refresh_at: Some(now),
+        },
         vec![],
         1,
     ));
