@@ -18,6 +18,7 @@ use redis::{Client, ConnectionAddr};
 use crate::connection::SharedConnection;
 use crate::generation::KnownGeneration;
 use crate::keys::KeySpace;
+use crate::versions::{self, TagFloors};
 
 /// First pause before resubscribing; doubled per failed attempt up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
@@ -29,6 +30,7 @@ pub(crate) struct Backplane {
     pub(crate) listeners: RwLock<Vec<Arc<dyn BackplaneListener>>>,
     pub(crate) connected: AtomicBool,
     pub(crate) generation: KnownGeneration,
+    pub(crate) tag_floors: TagFloors,
 }
 
 impl Backplane {
@@ -45,21 +47,30 @@ impl Backplane {
         }
     }
 
-    /// Reads the namespace generation and adopts it. On failure the generation becomes unknown,
-    /// so the next read fetches it instead of trusting one that may have been cleared.
+    /// Reads the namespace generation (creating it as "now" when Redis lost it, repairing it when
+    /// it went backwards) and adopts it.
+    pub(crate) async fn read_generation(
+        &self,
+        connection: &SharedConnection,
+        space: &KeySpace,
+    ) -> redis::RedisResult<u64> {
+        let mut connection = connection.clone();
+        let keys = [space.generation_key().to_owned()];
+        let stored = versions::read(&mut connection, &keys, &[self.generation.floor()]).await?;
+        Ok(self.generation.adopt(stored.first().copied().unwrap_or(0)))
+    }
+
+    /// [`read_generation`](Self::read_generation), bounded. On failure the generation becomes
+    /// unknown, so the next read fetches it instead of trusting one that may have been cleared.
     async fn refresh_generation(
         &self,
         connection: &SharedConnection,
         space: &KeySpace,
         timeout: Duration,
     ) {
-        let mut connection = connection.clone();
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(space.generation_key());
-        let read = cmd.query_async::<Option<u64>>(&mut connection);
+        let read = self.read_generation(connection, space);
         match tokio::time::timeout(timeout, read).await {
-            Ok(Ok(stored)) => {
-                let generation = self.generation.adopt(stored.unwrap_or(0));
+            Ok(Ok(generation)) => {
                 tracing::trace!(generation, "namespace generation refreshed");
             }
             Ok(Err(e)) => {
@@ -220,6 +231,11 @@ impl Subscriber {
                         Ok(Err(_)) => return "ping failed",
                         Err(_) => return "ping timed out",
                     }
+                    // A generation Redis lost and another instance recreated is adopted here
+                    // at the latest (a value of it, read earlier, teaches it too).
+                    self.backplane
+                        .refresh_generation(&self.connection, &self.space, self.timeout)
+                        .await;
                 }
             }
         }
@@ -234,6 +250,9 @@ impl Subscriber {
                 return;
             }
         };
+        if let Invalidation::Tag { tag, version } = &message.invalidation {
+            self.backplane.tag_floors.raise(tag, *version);
+        }
         if matches!(message.invalidation, Invalidation::Clear) {
             // The sender moved to a new generation before publishing: adopt it before the
             // listeners drop their copies, so nothing is re-read from the cleared generation.

@@ -4,17 +4,15 @@
 //!
 //! | what | Redis key | why |
 //! |---|---|---|
-//! | value of `ns:rest` | `ns:@<generation>:rest` | `clear()` moves to a new generation: O(1) |
+//! | value of `ns:rest` | `ns:@:rest` | one record per key whatever the generation (the record carries it) |
 //! | lock for `ns:rest` | `ns:@lock:rest` | outside generations: a clear must not free a held lock |
-//! | generation counter | `{lc:ns}:gen` | |
+//! | generation | `{lc:ns}:gen` | `clear()` moves it: O(1) (see [`versions`](crate::versions)) |
 //! | version of tag `t` | `{lc:ns}:tag:t` | one hash slot per namespace, so `MGET` works in Cluster |
 //! | backplane channel | `{lc:ns}:bp` | |
 //!
-//! A key that does not start with `ns:` is stored as `ns:@<generation>!key`, so the mapping stays
+//! A key that does not start with `ns:` is stored as `ns:@!key`, so the mapping stays
 //! injective. In the `{lc:…}` hash tag the namespace has `%`, `{` and `}` percent-escaped: the tag
 //! is never empty and always ends at our own `}`, whatever the namespace holds.
-
-use std::fmt::Write as _;
 
 /// The Redis keys and channel of one namespace.
 #[derive(Debug, Clone)]
@@ -59,13 +57,11 @@ impl KeySpace {
         &self.namespace
     }
 
-    /// The Redis key holding the value of cache key `key` in `generation`.
-    pub(crate) fn data_key(&self, key: &str, generation: u64) -> String {
-        let mut out = String::with_capacity(key.len() + 24);
+    /// The Redis key holding the record (value, version, generation) of cache key `key`.
+    pub(crate) fn data_key(&self, key: &str) -> String {
+        let mut out = String::with_capacity(key.len() + 8);
         out.push_str(&self.base);
         out.push('@');
-        // Writing into a String cannot fail.
-        let _ = write!(out, "{generation}");
         self.push_rest(&mut out, key);
         out
     }
@@ -116,26 +112,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn data_keys_carry_the_generation_after_the_namespace() {
+    fn data_keys_are_marked_after_the_namespace() {
         let s = KeySpace::new("shop:v1");
-        assert_eq!(s.data_key("shop:v1:product:7", 0), "shop:v1:@0:product:7");
-        assert_eq!(s.data_key("shop:v1:product:7", 12), "shop:v1:@12:product:7");
-        assert_eq!(s.data_key("other:x", 3), "shop:v1:@3!other:x");
+        assert_eq!(s.data_key("shop:v1:product:7"), "shop:v1:@:product:7");
+        assert_eq!(s.data_key("other:x"), "shop:v1:@!other:x");
         assert_eq!(s.lock_key("shop:v1:product:7"), "shop:v1:@lock:product:7");
     }
 
     #[test]
     fn foreign_keys_cannot_collide_with_own_keys() {
         let s = KeySpace::new("ns");
-        // "ns:@1!x" as a key of the namespace vs "x" outside it.
-        assert_ne!(s.data_key("ns:!x", 1), s.data_key("x", 1));
-        assert_ne!(s.data_key("ns:a", 1), s.data_key("a", 1));
+        // "ns:@!x" as a key of the namespace vs "x" outside it.
+        assert_ne!(s.data_key("ns:!x"), s.data_key("x"));
+        assert_ne!(s.data_key("ns:a"), s.data_key("a"));
+        assert_ne!(s.data_key("ns:a"), s.lock_key("ns:a"));
     }
 
     #[test]
-    fn empty_namespace_still_separates_generations() {
+    fn empty_namespace_still_marks_data_keys() {
         let s = KeySpace::new("");
-        assert_eq!(s.data_key("k", 2), "@2!k");
+        assert_eq!(s.data_key("k"), "@!k");
         assert_eq!(s.generation_key(), "{lc:}:gen");
     }
 

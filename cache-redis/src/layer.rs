@@ -11,9 +11,10 @@ use crate::backplane::{Backplane, GenerationPoller, Subscriber};
 use crate::connection::SharedConnection;
 use crate::error::backend;
 use crate::keys::KeySpace;
-use crate::record;
+use crate::record::{self, Record};
 use crate::runtime::LayerRuntime;
 use crate::settings::{Settings, Topology};
+use crate::versions;
 
 /// Deletes a lock only while it still holds the caller's token, so a holder whose lock expired
 /// and was taken by someone else cannot release the new holder's lock.
@@ -23,32 +24,22 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
-/// Moves the namespace to a new generation. The floor is the newest generation this instance
-/// knows: a server that lost its data (restart, `FLUSHALL`) restarts the counter at 1, and a
-/// generation the instances already used must never be handed out again.
-const NEXT_GENERATION: &str = r"
-local g = redis.call('INCR', KEYS[1])
-local floor = tonumber(ARGV[1])
-if g <= floor then
-  g = floor + 1
-  redis.call('SET', KEYS[1], g)
-end
-return g";
-
 /// Where a record is written: the generation, and (for a conditional write) the key's version
-/// counter the write expects.
+/// the write expects.
 struct RecordSlot {
     generation: u64,
-    counter: Option<u64>,
+    version: Option<u64>,
 }
 
 /// The Redis [`L2`] of layercache: a cheap [`Clone`] handle to one multiplexed,
 /// auto-reconnecting connection (or Cluster connection) shared by every caller.
 ///
-/// - values live under the namespace's current *generation*, so [`clear`](L2::clear) is one
-///   `INCR`; instances adopt the new generation from the backplane's `Clear` message and
-///   re-read it whenever the backplane reconnects;
+/// - each value carries the namespace *generation* it was written in, so [`clear`](L2::clear)
+///   moves one counter; instances adopt the new generation from the backplane's `Clear` message,
+///   and re-read it whenever the backplane reconnects and every health interval;
 /// - tag versions are counters in one hash slot per namespace (one `MGET`, Cluster-safe);
+/// - keys, tags and the generation are versioned by hybrid logical clocks that never go
+///   backwards when Redis evicts, loses or rolls back a record (see the `versions` module);
 /// - the backplane is a pub/sub subscription with its own connection, checked by `PING` and
 ///   re-established with back-off for as long as a handle to the layer exists;
 /// - locks are `SET NX PX` with a token, released by a compare-and-delete script.
@@ -77,9 +68,9 @@ struct Inner {
     space: OnceLock<Arc<KeySpace>>,
     background_started: AtomicBool,
     unlock: Script,
-    next_generation: Script,
     set_record: Script,
     delete_record: Script,
+    lease_record: Script,
     /// Declared last: dropped after the connection handles above.
     runtime: LayerRuntime,
 }
@@ -99,9 +90,9 @@ impl RedisL2 {
                 space: OnceLock::new(),
                 background_started: AtomicBool::new(false),
                 unlock: Script::new(UNLOCK),
-                next_generation: Script::new(NEXT_GENERATION),
                 set_record: Script::new(record::SET_SCRIPT),
                 delete_record: Script::new(record::DELETE_SCRIPT),
+                lease_record: Script::new(record::LEASE_SCRIPT),
                 settings,
                 runtime,
             }),
@@ -161,7 +152,22 @@ impl RedisL2 {
             .map_err(backend)
     }
 
-    /// Writes a record: unconditionally, or only while the key's version counter is `counter`.
+    /// Runs `work` on a clone of the shared connection, inside the layer's runtime.
+    async fn on_connection<T, F, Fut>(&self, work: F) -> Result<T, L2Error>
+    where
+        F: FnOnce(SharedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.inner.connection.clone();
+        self.inner
+            .runtime
+            .enter(work(connection))
+            .await
+            .map_err(backend)
+    }
+
+    /// Writes a record in `generation`: unconditionally (moving the key's version), or only
+    /// while the key's version is `version`.
     async fn write(
         &self,
         key: &str,
@@ -171,7 +177,7 @@ impl RedisL2 {
     ) -> Result<bool, L2Error> {
         let RecordSlot {
             generation,
-            counter,
+            version,
         } = slot;
         let limit = self.inner.settings.policy.max_value_size;
         if value.len() > limit {
@@ -187,25 +193,54 @@ impl RedisL2 {
             });
         }
         let space = self.space()?;
-        let mut invocation = self.inner.set_record.key(space.data_key(key, generation));
+        let mut invocation = self.inner.set_record.key(space.data_key(key));
         invocation.arg(value).arg(px(ttl));
-        match counter {
+        match version {
             Some(n) => invocation.arg(n),
             None => invocation.arg(""),
         };
+        invocation.arg(generation);
         let stored: u8 = self.invoke(&invocation).await?;
         Ok(stored == 1)
     }
 
-    /// The generation to use: the cached one, or (only while unknown) read from Redis.
+    /// The generation to use: the cached one, or (only while unknown) read from Redis, where
+    /// a missing generation is created as "now" (see the `versions` module).
     async fn generation(&self, space: &KeySpace) -> Result<u64, L2Error> {
         if let Some(generation) = self.inner.backplane.generation.get() {
             return Ok(generation);
         }
-        let stored: Option<u64> = self
-            .query(redis::cmd("GET").arg(space.generation_key()))
+        let backplane = &self.inner.backplane;
+        let connection = &self.inner.connection;
+        self.inner
+            .runtime
+            .enter(backplane.read_generation(connection, space))
+            .await
+            .map_err(backend)
+    }
+
+    /// Reads the record of `key` in generation `generation`: a value written in an older
+    /// generation is a miss (cleared), one written in a newer generation teaches it.
+    async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
+        let generation = self.generation(space).await?;
+        let stored: Option<Vec<u8>> = self
+            .query(redis::cmd("GET").arg(space.data_key(key)))
             .await?;
-        Ok(self.inner.backplane.generation.adopt(stored.unwrap_or(0)))
+        let Some(mut record) = stored.map(record::parse) else {
+            return Ok(None);
+        };
+        match record.generation {
+            Some(written) if written < generation => record.value = None,
+            Some(written) if written > generation => {
+                tracing::debug!(
+                    generation = written,
+                    "a value of a newer generation: adopting it"
+                );
+                self.inner.backplane.generation.adopt(written);
+            }
+            _ => {}
+        }
+        Ok(Some(record))
     }
 
     fn start_background(&self, space: Arc<KeySpace>) {
@@ -283,17 +318,24 @@ impl L2 for RedisL2 {
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
-        Ok(self.get_versioned(key).await?.0)
+        let space = self.space()?;
+        Ok(self.read_record(space, key).await?.and_then(|r| r.value))
     }
 
     async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
         let space = self.space()?;
-        let generation = self.generation(space).await?;
-        let stored: Option<Vec<u8>> = self
-            .query(redis::cmd("GET").arg(space.data_key(key, generation)))
-            .await?;
-        let (value, counter) = stored.map_or((None, 0), record::parse);
-        Ok((value, record::pack(generation, counter)))
+        self.generation(space).await?;
+        // Before the key is read: a generation adopted from here on refuses this load's store.
+        let epoch = record::epoch_part(self.inner.backplane.generation.epoch());
+        if let Some(record) = self.read_record(space, key).await? {
+            return Ok((record.value, record::token(epoch, record.version)));
+        }
+        // Missing: a lease before the load, so that any invalidation from now on moves the
+        // version away from it (and an evicted lease refuses the store).
+        let mut invocation = self.inner.lease_record.key(space.data_key(key));
+        invocation.arg(px(self.inner.settings.tombstone_ttl));
+        let version: u64 = self.invoke(&invocation).await?;
+        Ok((None, record::token(epoch, version)))
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error> {
@@ -304,7 +346,7 @@ impl L2 for RedisL2 {
             ttl,
             RecordSlot {
                 generation,
-                counter: None,
+                version: None,
             },
         )
         .await
@@ -319,8 +361,8 @@ impl L2 for RedisL2 {
         version: u64,
     ) -> Result<bool, L2Error> {
         let generation = self.generation(self.space()?).await?;
-        let (loaded_in, counter) = record::unpack(version);
-        if loaded_in != record::generation_part(generation) {
+        let (loaded_in, version) = record::untoken(version);
+        if loaded_in != record::epoch_part(self.inner.backplane.generation.epoch()) {
             // Cleared since the load began: its value may predate the clear.
             return Ok(false);
         }
@@ -330,7 +372,7 @@ impl L2 for RedisL2 {
             ttl,
             RecordSlot {
                 generation,
-                counter: Some(counter),
+                version: Some(version),
             },
         )
         .await
@@ -338,11 +380,7 @@ impl L2 for RedisL2 {
 
     async fn delete(&self, key: &str) -> Result<(), L2Error> {
         let space = self.space()?;
-        let generation = self.generation(space).await?;
-        let mut invocation = self
-            .inner
-            .delete_record
-            .key(space.data_key(key, generation));
+        let mut invocation = self.inner.delete_record.key(space.data_key(key));
         invocation.arg(px(self.inner.settings.tombstone_ttl));
         self.invoke::<u64>(&invocation).await.map(drop)
     }
@@ -352,32 +390,43 @@ impl L2 for RedisL2 {
             return Ok(Vec::new());
         }
         let space = self.space()?;
-        let mut cmd = redis::cmd("MGET");
-        for tag in tags {
-            cmd.arg(space.tag_key(tag));
-        }
-        let versions: Vec<Option<u64>> = self.query(&cmd).await?;
+        let keys: Vec<String> = tags.iter().map(|t| space.tag_key(t)).collect();
+        let floors = self.inner.backplane.tag_floors.of(tags);
+        let versions = self
+            .on_connection(|mut c| async move { versions::read(&mut c, &keys, &floors).await })
+            .await?;
         if versions.len() != tags.len() {
             return Err(L2Error::Backend(format!(
-                "MGET returned {} versions for {} tags",
+                "read {} versions for {} tags",
                 versions.len(),
                 tags.len()
             )));
         }
-        Ok(versions.into_iter().map(|v| v.unwrap_or(0)).collect())
+        for (tag, v) in tags.iter().zip(&versions) {
+            self.inner.backplane.tag_floors.raise(tag, *v);
+        }
+        Ok(versions)
     }
 
     async fn bump_tag(&self, tag: &str) -> Result<u64, L2Error> {
         let space = self.space()?;
-        self.query(redis::cmd("INCR").arg(space.tag_key(tag))).await
+        let key = space.tag_key(tag);
+        let floors = &self.inner.backplane.tag_floors;
+        let floor = floors.of(std::slice::from_ref(&tag.to_owned()))[0];
+        let version = self
+            .on_connection(|mut c| async move { versions::advance(&mut c, &key, floor).await })
+            .await?;
+        floors.raise(tag, version);
+        Ok(version)
     }
 
     async fn clear(&self) -> Result<(), L2Error> {
         let space = self.space()?;
         let floor = self.inner.backplane.generation.floor();
-        let mut invocation = self.inner.next_generation.key(space.generation_key());
-        invocation.arg(floor);
-        let generation: u64 = self.invoke(&invocation).await?;
+        let key = space.generation_key().to_owned();
+        let generation = self
+            .on_connection(|mut c| async move { versions::advance(&mut c, &key, floor).await })
+            .await?;
         let adopted = self.inner.backplane.generation.adopt(generation);
         tracing::debug!(
             namespace = space.namespace(),

@@ -27,6 +27,7 @@ mod layer;
 mod record;
 mod runtime;
 mod settings;
+mod versions;
 
 pub use builder::RedisL2Builder;
 pub use error::RedisL2Error;

@@ -1,133 +1,219 @@
-//! What one Redis string holds for a cache key: the value and the key's version, together.
+//! What one Redis string holds for a cache key: the value, the key's version and the generation
+//! the value was written in, together.
 //!
-//! - `V<n>:<envelope>`: a value, at version `n`;
-//! - `T<n>`: a tombstone left by a delete, at version `n` (kept for the tombstone TTL);
+//! - `V<v>:<g>:<envelope>`: a value at version `v`, written in namespace generation `g`;
+//! - `T<v>`: a tombstone left by a delete, or a lease taken by a reader before it loads, at
+//!   version `v` (kept for the tombstone TTL);
 //! - anything else (written by something other than this layer): a value at version 0, handed
 //!   to the cache as is, which counts it as a decode error and overwrites it.
 //!
-//! `n` is decimal, at most 15 digits, so Lua's doubles hold it exactly. Keeping the version in
-//! the same string keeps every operation on one key: plain `GET` on the read path, and
-//! check-and-set scripts that are safe in a Cluster.
+//! Versions are the hybrid logical clocks of [`versions`](crate::versions): a delete or a
+//! write-through writes `max(TIME, v + 1)`, a lease on a missing record `TIME`. A conditional store
+//! succeeds only while the record holds exactly the version its load began under, so a load that
+//! began before an invalidation can never store after it, even when the tombstone was evicted
+//! meanwhile: a missing record refuses every conditional store.
 //!
-//! The version handed to the cache packs the namespace generation (high 32 bits) with `n`
-//! (low 32 bits): a value loaded before a `clear()` can then never be stored after it.
+//! Keeping version and generation in the value's own string keeps every operation on one key:
+//! plain `GET` on the read path and check-and-set scripts that are safe in a Cluster; and an
+//! invalidation hits the one record every instance reads, whatever generation each believes in.
+//!
+//! The version handed to the cache ([`token`]) is the key's version (53 bits) with the low 11
+//! bits of this instance's generation epoch above it: a value loaded before this instance adopted
+//! a new generation (a `clear()`) is never stored after it.
 
-/// Longest version counter, in digits.
-const MAX_DIGITS: usize = 15;
+use crate::versions::{counter, lua_clock, MAX_VERSION};
 
-/// Lua helper shared by the scripts: the version of a record, 0 for none or a foreign value.
-/// Must agree with [`parse`].
+/// Lua helper shared by the data-key scripts, after [`lua_clock`]: the version of a record,
+/// `nil` for none, 0 for a foreign value or another type. Must agree with [`parse`].
 macro_rules! lua_version_of {
     () => {
         r"
 local function version_of(cur)
-  if not cur then return 0 end
-  local n = string.match(cur, '^V(%d+):') or string.match(cur, '^T(%d+)$')
-  if not n or #n > 15 then return 0 end
-  return tonumber(n)
+  if not cur then return nil end
+  if type(cur) ~= 'string' then return 0 end
+  local n, g = string.match(cur, '^V(%d+):(%d+):')
+  if not n then n = string.match(cur, '^T(%d+)$') end
+  if not n or #n > 16 or (g and #g > 16) then return 0 end
+  local v = tonumber(n)
+  if v > 9007199254740991 or (g and tonumber(g) > 9007199254740991) then return 0 end
+  return v
 end
 "
     };
 }
 
-/// Stores a value, unconditionally (`ARGV[3]` empty) or only while the key's version (modulo
-/// 2^32) is `ARGV[3]`; keeps the version. `ARGV[1]` payload, `ARGV[2]` TTL in ms.
+/// Stores a value. `ARGV[1]` payload, `ARGV[2]` TTL in ms, `ARGV[3]` the version the load began
+/// under (store only while the record holds exactly it) or empty (a write-through: the version
+/// moves forward, so loads that began before it cannot overwrite it), `ARGV[4]` the generation.
 pub(crate) const SET_SCRIPT: &str = concat!(
+    lua_clock!(),
     lua_version_of!(),
     r"
-local v = version_of(redis.call('GET', KEYS[1]))
-if ARGV[3] ~= '' and (v % 4294967296) ~= tonumber(ARGV[3]) then
-  return 0
+local v = version_of(redis.pcall('GET', KEYS[1]))
+if ARGV[3] ~= '' then
+  if v == nil or v ~= tonumber(ARGV[3]) then return 0 end
+else
+  v = math.max(now_us(), (v or 0) + 1)
 end
-redis.call('SET', KEYS[1], string.format('V%d:', v) .. ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], 'V' .. fmt(v) .. ':' .. ARGV[4] .. ':' .. ARGV[1], 'PX', ARGV[2])
 return 1"
 );
 
-/// Replaces the value by a tombstone one version up, kept `ARGV[1]` ms.
+/// Replaces the value by a tombstone at a new version, kept `ARGV[1]` ms; returns the version.
 pub(crate) const DELETE_SCRIPT: &str = concat!(
+    lua_clock!(),
     lua_version_of!(),
     r"
-local v = version_of(redis.call('GET', KEYS[1])) + 1
-redis.call('SET', KEYS[1], string.format('T%d', v), 'PX', ARGV[1])
-return v"
+local v = version_of(redis.pcall('GET', KEYS[1]))
+v = math.max(now_us(), (v or 0) + 1)
+redis.call('SET', KEYS[1], 'T' .. fmt(v), 'PX', ARGV[1])
+return fmt(v)"
 );
 
-/// Splits a stored record into its value (none for a tombstone) and version counter.
-pub(crate) fn parse(mut bytes: Vec<u8>) -> (Option<Vec<u8>>, u64) {
+/// Before a load of a missing key: puts a lease `T<TIME>` (kept `ARGV[1]` ms) unless a record
+/// appeared meanwhile; returns the key's version either way.
+pub(crate) const LEASE_SCRIPT: &str = concat!(
+    lua_clock!(),
+    lua_version_of!(),
+    r"
+local v = version_of(redis.pcall('GET', KEYS[1]))
+if v ~= nil then return fmt(v) end
+v = now_us()
+redis.call('SET', KEYS[1], 'T' .. fmt(v), 'PX', ARGV[1])
+return fmt(v)"
+);
+
+/// One parsed record.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    /// The stored bytes (none for a tombstone or lease).
+    pub(crate) value: Option<Vec<u8>>,
+    /// The key's version.
+    pub(crate) version: u64,
+    /// The generation a value was written in (none for tombstones and foreign values).
+    pub(crate) generation: Option<u64>,
+}
+
+/// Splits a stored record into value, version and generation.
+pub(crate) fn parse(mut bytes: Vec<u8>) -> Record {
+    let foreign = |bytes| Record {
+        value: Some(bytes),
+        version: 0,
+        generation: None,
+    };
     match bytes.first() {
         Some(b'V') => {
-            let header = bytes.iter().take(MAX_DIGITS + 2).position(|&b| b == b':');
-            if let Some(colon) = header {
-                if let Some(n) = counter(&bytes[1..colon]) {
-                    bytes.drain(..=colon);
-                    return (Some(bytes), n);
-                }
+            let Some((version, generation, header)) = value_header(&bytes) else {
+                return foreign(bytes);
+            };
+            bytes.drain(..header);
+            Record {
+                value: Some(bytes),
+                version,
+                generation: Some(generation),
             }
-            (Some(bytes), 0)
         }
         Some(b'T') => match counter(&bytes[1..]) {
-            Some(n) => (None, n),
-            None => (Some(bytes), 0),
+            Some(version) => Record {
+                value: None,
+                version,
+                generation: None,
+            },
+            None => foreign(bytes),
         },
-        _ => (Some(bytes), 0),
+        _ => foreign(bytes),
     }
 }
 
-fn counter(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > MAX_DIGITS || !digits.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+/// `V<v>:<g>:`: the version, the generation and the header's length.
+fn value_header(bytes: &[u8]) -> Option<(u64, u64, usize)> {
+    let first = 1 + bytes.iter().skip(1).take(17).position(|&b| b == b':')?;
+    let version = counter(&bytes[1..first])?;
+    let rest = &bytes[first + 1..];
+    let second = rest.iter().take(17).position(|&b| b == b':')?;
+    let generation = counter(&rest[..second])?;
+    Some((version, generation, first + 1 + second + 1))
 }
 
-/// The version the cache sees: generation and counter, 32 bits each.
-pub(crate) fn pack(generation: u64, counter: u64) -> u64 {
-    (generation << 32) | (counter & 0xFFFF_FFFF)
+/// Bits of the token that hold the key's version.
+const VERSION_BITS: u32 = 53;
+
+/// The version handed to the cache: the key's version and this instance's generation epoch.
+pub(crate) fn token(epoch: u64, version: u64) -> u64 {
+    (epoch << VERSION_BITS) | (version & MAX_VERSION)
 }
 
-/// The generation (low 32 bits of it) and counter of a packed version.
-pub(crate) fn unpack(version: u64) -> (u64, u64) {
-    (version >> 32, version & 0xFFFF_FFFF)
+/// The epoch (low 11 bits) and key version of a token.
+pub(crate) fn untoken(token: u64) -> (u64, u64) {
+    (token >> VERSION_BITS, token & MAX_VERSION)
 }
 
-/// The generation as it appears in a packed version.
-pub(crate) fn generation_part(generation: u64) -> u64 {
-    generation & 0xFFFF_FFFF
+/// The epoch as it appears in a token.
+pub(crate) fn epoch_part(epoch: u64) -> u64 {
+    epoch & ((1 << (64 - VERSION_BITS)) - 1)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn value(version: u64, generation: u64, bytes: &[u8]) -> Record {
+        Record {
+            value: Some(bytes.to_vec()),
+            version,
+            generation: Some(generation),
+        }
+    }
+
     #[test]
     fn values_tombstones_and_foreign_bytes() {
+        assert_eq!(parse(b"V0:7:LCpayload".to_vec()), value(0, 7, b"LCpayload"));
+        assert_eq!(parse(b"V42:0:".to_vec()), value(42, 0, b""));
+        assert_eq!(parse(b"V7:1::x".to_vec()), value(7, 1, b":x"));
         assert_eq!(
-            parse(b"V0:LCpayload".to_vec()),
-            (Some(b"LCpayload".to_vec()), 0)
+            parse(b"V1764523456789012:1764523456789013:z".to_vec()),
+            value(1_764_523_456_789_012, 1_764_523_456_789_013, b"z")
         );
-        assert_eq!(parse(b"V42:".to_vec()), (Some(Vec::new()), 42));
-        assert_eq!(parse(b"V7::x".to_vec()), (Some(b":x".to_vec()), 7));
-        assert_eq!(parse(b"T3".to_vec()), (None, 3));
-        // Foreign or corrupt: version 0, bytes untouched.
+        assert_eq!(
+            parse(b"T3".to_vec()),
+            Record {
+                value: None,
+                version: 3,
+                generation: None
+            }
+        );
+        // Foreign or corrupt (including the format before generations were stored): version 0,
+        // bytes untouched.
         for raw in [
             &b"garbage"[..],
             b"",
             b"V",
             b"V:x",
-            b"V12a:x",
+            b"V12:LCpayload",
+            b"V12a:1:x",
+            b"V1:2",
             b"T",
             b"T3x",
-            b"V1234567890123456:x",
+            b"V12345678901234567:1:x",
+            b"V9007199254740992:1:x",
         ] {
-            assert_eq!(parse(raw.to_vec()), (Some(raw.to_vec()), 0), "{raw:?}");
+            assert_eq!(
+                parse(raw.to_vec()),
+                Record {
+                    value: Some(raw.to_vec()),
+                    version: 0,
+                    generation: None
+                },
+                "{raw:?}"
+            );
         }
     }
 
     #[test]
-    fn packing_keeps_generation_and_counter_apart() {
-        let v = pack(3, 9);
-        assert_eq!(unpack(v), (3, 9));
-        assert_ne!(pack(1, 0), pack(0, 0));
-        assert_eq!(generation_part(3), 3);
+    fn tokens_keep_epoch_and_version_apart() {
+        let v = token(epoch_part(3), MAX_VERSION);
+        assert_eq!(untoken(v), (3, MAX_VERSION));
+        assert_ne!(token(1, 0), token(0, 0));
+        assert_eq!(epoch_part(2048 + 5), 5);
     }
 }

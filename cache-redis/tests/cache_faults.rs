@@ -131,18 +131,21 @@ async fn restart_reconnects_resubscribes_and_clears_what_l1_may_have_missed() {
     })
     .await;
 
-    // L2 hits resume: what A loads now, B reads from Redis.
+    // L2 hits resume: what A loads now, B reads from Redis. (A load that began before A
+    // adopted the generation the restart created is not written: each attempt is a new key.)
+    let attempt = std::sync::atomic::AtomicU32::new(0);
     eventually(WAIT, "A writes to L2 again", || async {
         let before = a.cache.stats().l2_writes;
+        let n = attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _: u32 = a
             .cache
-            .get_or_load(&format!("after:{before}"), &OPTS, loads.returning(2))
+            .get_or_load(&format!("after:{n}"), &OPTS, loads.returning(2))
             .await
             .unwrap();
         a.cache.stats().l2_writes > before
     })
     .await;
-    let written = a.cache.stats().l2_writes - 1;
+    let written = attempt.load(std::sync::atomic::Ordering::SeqCst) - 1;
     let before = b.cache.stats().l2_hits;
     let v: u32 = b
         .cache
