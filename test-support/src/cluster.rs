@@ -5,16 +5,27 @@ use std::time::{Duration, Instant};
 
 use crate::{free_port, RedisServer};
 
-/// A local Redis Cluster of three masters (no replicas).
+/// How long the cluster may take to form or to fail over before the test fails.
+const CLUSTER_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A local Redis Cluster of three masters, optionally with one replica each.
 pub struct RedisCluster {
-    /// The three master nodes, in the order they were started.
+    /// Every node, in the order they were started (masters first when created).
     pub nodes: Vec<RedisServer>,
+    /// Which nodes were killed by [`kill`](Self::kill).
+    killed: Vec<bool>,
 }
 
 impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them, and waits for `cluster_state:ok`.
     pub fn start() -> RedisCluster {
-        let nodes: Vec<RedisServer> = (0..3)
+        RedisCluster::start_with_replicas(0)
+    }
+
+    /// Three masters with `replicas` replicas each; waits until the cluster is ok and every
+    /// replica is in sync with its master.
+    pub fn start_with_replicas(replicas: usize) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 let bus = free_port().to_string();
                 RedisServer::start_with(
@@ -40,7 +51,7 @@ impl RedisCluster {
             .arg("--cluster")
             .arg("create")
             .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .stdin(Stdio::null())
             .output()
             .expect("run redis-cli --cluster create");
@@ -49,20 +60,110 @@ impl RedisCluster {
             "cluster create failed: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        let cluster = RedisCluster { nodes };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !cluster
-            .nodes
-            .iter()
-            .all(|n| n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok"))
-        {
-            assert!(Instant::now() < deadline, "cluster never reached state ok");
+        let killed = vec![false; nodes.len()];
+        let cluster = RedisCluster { nodes, killed };
+        cluster.wait_ok();
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        while !cluster.replicas_in_sync(replicas) {
+            assert!(Instant::now() < deadline, "replicas never synced");
             std::thread::sleep(Duration::from_millis(50));
         }
         cluster
     }
 
-    /// The node URLs.
+    fn replicas_in_sync(&self, replicas: usize) -> bool {
+        let synced = self
+            .live()
+            .filter(|n| {
+                let info = n.cli(&["INFO", "replication"]);
+                info.contains("role:slave") && info.contains("master_link_status:up")
+            })
+            .count();
+        synced == 3 * replicas
+    }
+
+    fn live(&self) -> impl Iterator<Item = &RedisServer> {
+        self.nodes
+            .iter()
+            .zip(&self.killed)
+            .filter(|(_, killed)| !**killed)
+            .map(|(n, _)| n)
+    }
+
+    /// Waits until every node still running reports `cluster_state:ok` and sees no master
+    /// failing (after [`kill`](Self::kill): until a replica took over).
+    pub fn wait_ok(&self) {
+        let deadline = Instant::now() + CLUSTER_DEADLINE;
+        while !self.live().all(|n| {
+            n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
+                && !n
+                    .cli(&["CLUSTER", "NODES"])
+                    .lines()
+                    .any(|l| l.contains("master,fail") || l.contains("master,fail?"))
+        }) {
+            assert!(Instant::now() < deadline, "cluster never reached state ok");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The index in [`nodes`](Self::nodes) of the master serving `key` now.
+    pub fn master_of(&self, key: &str) -> usize {
+        let any = self.live().next().expect("a live node");
+        let slot: u16 = any
+            .cli(&["CLUSTER", "KEYSLOT", key])
+            .parse()
+            .expect("CLUSTER KEYSLOT");
+        let nodes = any.cli(&["CLUSTER", "NODES"]);
+        let port = nodes
+            .lines()
+            .find_map(|line| {
+                let fields: Vec<&str> = line.split(' ').collect();
+                let is_master = fields.get(2)?.split(',').any(|f| f == "master");
+                let serves = fields.iter().skip(8).any(|range| {
+                    let mut ends = range.split('-').map(|n| n.parse::<u16>());
+                    match (ends.next(), ends.next()) {
+                        (Some(Ok(a)), Some(Ok(b))) => (a..=b).contains(&slot),
+                        (Some(Ok(a)), None) => a == slot,
+                        _ => false,
+                    }
+                });
+                let port = fields
+                    .get(1)?
+                    .split(['@', ','])
+                    .next()?
+                    .rsplit(':')
+                    .next()?;
+                (is_master && serves).then(|| port.parse::<u16>().ok())?
+            })
+            .expect("a master serves every slot");
+        self.nodes
+            .iter()
+            .position(|n| n.port() == port)
+            .expect("the master is one of ours")
+    }
+
+    /// The index of a replica of the master at `index`.
+    pub fn replica_of(&self, index: usize) -> usize {
+        let port = format!("master_port:{}", self.nodes[index].port());
+        self.nodes
+            .iter()
+            .zip(&self.killed)
+            .position(|(n, killed)| {
+                !killed
+                    && n.cli(&["INFO", "replication"])
+                        .lines()
+                        .any(|l| l.trim() == port)
+            })
+            .expect("the master has a replica")
+    }
+
+    /// Kills node `index` (SIGKILL); the cluster fails over to its replica, if it has one.
+    pub fn kill(&mut self, index: usize) {
+        self.nodes[index].kill();
+        self.killed[index] = true;
+    }
+
+    /// The node URLs (including killed ones).
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }

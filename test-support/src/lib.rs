@@ -3,7 +3,8 @@
 //!
 //! - [`RedisServer`]: a real `redis-server` on a free loopback port, which a test can pause,
 //!   kill and restart.
-//! - [`RedisCluster`]: a local Redis Cluster of three masters.
+//! - [`RedisCluster`]: a local Redis Cluster of three masters, optionally with replicas, whose
+//!   masters a test can kill to make it fail over.
 //! - [`Recorder`]: a backplane listener that records what it is told.
 //! - [`eventually`], [`namespace`], [`free_port`]: polling with a deadline, per-test namespaces,
 //!   free ports.
