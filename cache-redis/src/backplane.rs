@@ -23,6 +23,11 @@ use crate::versions::{self, TagFloors};
 /// First pause before resubscribing; doubled per failed attempt up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// Tags checked against Redis per health interval (see [`Subscriber::check_tags`]).
+const TAGS_PER_CHECK: usize = 256;
+/// The origin of the messages the layer sends itself (repaired tag versions): no cache's id, so
+/// every instance applies them, this one included.
+const LAYER_ORIGIN: u64 = 0;
 
 /// What the layer and its background tasks share.
 #[derive(Default)]
@@ -214,6 +219,7 @@ impl Subscriber {
 
     /// Delivers messages until the subscription ends or stops answering `PING`.
     async fn deliver(&self, mut sink: PubSubSink, mut stream: PubSubStream) -> &'static str {
+        let mut tag_cursor = 0;
         let mut health = tokio::time::interval(self.health_interval);
         health.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         health.tick().await;
@@ -236,9 +242,61 @@ impl Subscriber {
                     self.backplane
                         .refresh_generation(&self.connection, &self.space, self.timeout)
                         .await;
+                    tag_cursor = self.check_tags(tag_cursor).await;
                 }
             }
         }
+    }
+
+    /// Checks a page of the tags this instance has seen: one Redis lost or rolled back (evicted,
+    /// flushed, a failover to a replica that missed a bump) is recreated above everything seen
+    /// and announced, so every instance drops what the lost version guarded, including those
+    /// that never saw it. Returns the next page's cursor.
+    async fn check_tags(&self, cursor: usize) -> usize {
+        let (page, next) = self.backplane.tag_floors.page(cursor, TAGS_PER_CHECK);
+        if page.is_empty() {
+            return next;
+        }
+        let keys: Vec<String> = page.iter().map(|(t, _)| self.space.tag_key(t)).collect();
+        let floors: Vec<u64> = page.iter().map(|(_, f)| *f).collect();
+        let mut connection = self.connection.clone();
+        let read = versions::read_noting_losses(&mut connection, &keys, &floors);
+        let (versions, lost) = match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "could not check tag versions");
+                return cursor;
+            }
+            Err(_) => return cursor,
+        };
+        for i in lost {
+            let (Some((tag, _)), Some(&version)) = (page.get(i), versions.get(i)) else {
+                continue;
+            };
+            self.backplane.tag_floors.raise(tag, version);
+            tracing::info!(
+                tag = tag.as_str(),
+                version,
+                "tag version was lost or went backwards in Redis; moved forward and announced"
+            );
+            let message = InvalidationMessage {
+                origin: LAYER_ORIGIN,
+                invalidation: Invalidation::Tag {
+                    tag: tag.clone(),
+                    version,
+                },
+            };
+            let Ok(payload) = serde_json::to_vec(&message) else {
+                continue;
+            };
+            let mut publish = redis::cmd("PUBLISH");
+            publish.arg(self.space.channel()).arg(payload);
+            let sent = publish.query_async::<redis::Value>(&mut connection);
+            if !matches!(tokio::time::timeout(self.timeout, sent).await, Ok(Ok(_))) {
+                tracing::debug!("could not announce a repaired tag version");
+            }
+        }
+        next
     }
 
     async fn handle(&self, payload: &[u8]) {

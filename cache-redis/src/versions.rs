@@ -136,6 +136,23 @@ impl TagFloors {
             .collect()
     }
 
+    /// Up to `n` tags with their floors, in name order from the `cursor`-th; and the cursor of
+    /// the next page (0 after the last).
+    pub(crate) fn page(&self, cursor: usize, n: usize) -> (Vec<(String, u64)>, usize) {
+        let seen = self.seen.read();
+        let mut names: Vec<&String> = seen.keys().collect();
+        names.sort_unstable();
+        let start = if cursor < names.len() { cursor } else { 0 };
+        let page: Vec<(String, u64)> = names
+            .iter()
+            .skip(start)
+            .take(n)
+            .map(|t| ((*t).clone(), seen.get(*t).copied().unwrap_or(0)))
+            .collect();
+        let next = start + page.len();
+        (page, if next >= names.len() { 0 } else { next })
+    }
+
     /// Learns that `tag` reached `version`.
     pub(crate) fn raise(&self, tag: &str, version: u64) {
         if self.seen.read().get(tag).is_some_and(|&v| v >= version) {
@@ -166,6 +183,15 @@ pub(crate) async fn read(
     keys: &[String],
     floors: &[u64],
 ) -> redis::RedisResult<Vec<u64>> {
+    Ok(read_noting_losses(connection, keys, floors).await?.0)
+}
+
+/// [`read`], also telling which counters were found missing, foreign or behind (by index).
+pub(crate) async fn read_noting_losses(
+    connection: &mut SharedConnection,
+    keys: &[String],
+    floors: &[u64],
+) -> redis::RedisResult<(Vec<u64>, Vec<usize>)> {
     let mut mget = redis::cmd("MGET");
     for key in keys {
         mget.arg(key);
@@ -195,7 +221,7 @@ pub(crate) async fn read(
             values[i] = Some(v);
         }
     }
-    values
+    let values = values
         .into_iter()
         .map(|v| {
             v.ok_or_else(|| {
@@ -205,7 +231,8 @@ pub(crate) async fn read(
                 ))
             })
         })
-        .collect()
+        .collect::<redis::RedisResult<Vec<u64>>>()?;
+    Ok((values, lost))
 }
 
 /// Moves the counter `key` past every version handed out before (and past `floor`).
@@ -229,6 +256,14 @@ mod tests {
         floors.raise("a", 5);
         floors.raise("a", 3);
         assert_eq!(floors.of(&["a".into(), "b".into()]), vec![5, 0]);
+        floors.raise("c", 1);
+        floors.raise("b", 2);
+        assert_eq!(
+            floors.page(0, 2),
+            (vec![("a".to_owned(), 5), ("b".to_owned(), 2)], 2)
+        );
+        assert_eq!(floors.page(2, 2), (vec![("c".to_owned(), 1)], 0));
+        assert_eq!(floors.page(7, 2).1, 2, "a cursor past the end starts over");
     }
 
     #[test]

@@ -66,6 +66,10 @@ async fn failover_to_a_replica_that_missed_the_last_writes() {
     assert_eq!(killed, "1", "the replica's link was cut");
     a.invalidate_tag("catalog").await;
     a.clear().await;
+    let catalog = vec!["catalog".to_owned()];
+    let missed = cache_core::L2::tag_versions(&a_layer, &catalog)
+        .await
+        .unwrap()[0];
     eventually(CONVERGE, "B dropped v1", || async {
         read(&b, "k", &opts, "v2").await == "v2"
     })
@@ -80,6 +84,18 @@ async fn failover_to_a_replica_that_missed_the_last_writes() {
         cluster
     });
     let cluster = blocking.await.expect("cluster healthy");
+
+    // The new master went back to the tag version before `missed`; the instances that saw
+    // `missed` move it forward again on their own (and announce it), so even an instance that never saw it
+    // reads a version above it.
+    let fresh = RedisL2::cluster(urls[3..].to_vec()).await.expect("connect");
+    cache_core::L2::attach(&fresh, &ns, 99, layercache_test_support::Recorder::new());
+    eventually(CONVERGE, "the lost tag version is repaired", || async {
+        cache_core::L2::tag_versions(&fresh, &catalog)
+            .await
+            .is_ok_and(|v| v[0] > missed)
+    })
+    .await;
 
     // Both instances talk to the new master again.
     eventually(CONVERGE, "A and B back on L2", || async {
