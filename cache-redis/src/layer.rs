@@ -24,6 +24,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// How far (µs) ahead of the known generation a value's generation may be for the reader to
+/// adopt it: generations are server times, so a day ahead is garbage, not a newer clear.
+const PLAUSIBLE_GENERATION_LEAD: u64 = 86_400 * 1_000_000;
+
 /// Where a record is written: the generation, and (for a conditional write) the key's version
 /// the write expects.
 struct RecordSlot {
@@ -231,6 +235,11 @@ impl RedisL2 {
         };
         match record.generation {
             Some(written) if written < generation => record.value = None,
+            Some(written) if written > generation.saturating_add(PLAUSIBLE_GENERATION_LEAD) => {
+                // Generations are server times: one a day ahead is not ours (garbage).
+                tracing::debug!(key, "a value of an implausible generation: a miss");
+                record.value = None;
+            }
             Some(written) if written > generation => {
                 tracing::debug!(
                     generation = written,

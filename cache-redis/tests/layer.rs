@@ -182,19 +182,25 @@ async fn foreign_bytes_under_a_key_are_returned_as_is_and_overwritable() {
     let (layer, _) = attached(&server, &ns, 1).await;
     let key = format!("{ns}:k");
     let redis_key = format!("{ns}:@:k");
-    // The last two are this layer's records: a value of generation 0 (older than any: a miss)
-    // and a tombstone.
+    // The last three are this layer's records: a value of generation 0 (older than any: a
+    // miss), one of a generation far in the future (garbage: a miss, never adopted) and a
+    // tombstone.
     for raw in [
         &b"\xffgarbage"[..],
         b"V",
         b"T9x",
         b"V1:x",
         b"V1:0:x",
+        b"V1:9007199254740991:x",
         b"T12",
     ] {
         server.raw(&[b"SET", redis_key.as_bytes(), raw]);
+        let known = layer.generation_known();
         let (value, version) = layer.get_versioned(&key).await.unwrap();
-        if raw.starts_with(b"V1:0:") || raw.starts_with(b"T1") {
+        if known.is_some() {
+            assert_eq!(layer.generation_known(), known, "not adopted");
+        }
+        if raw.starts_with(b"V1:0:") || raw.starts_with(b"V1:9") || raw.starts_with(b"T1") {
             assert_eq!(value, None);
         } else {
             assert_eq!(value.as_deref(), Some(raw), "handed over as is");
