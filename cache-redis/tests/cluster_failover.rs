@@ -118,3 +118,134 @@ async fn failover_to_a_replica_that_missed_the_last_writes() {
     let (c, _) = instance(&cluster.urls()[3..], &ns).await;
     assert_eq!(read(&c, "k", &opts, "v3").await, "v3");
 }
+
+/// Lags in microseconds, as a `| p50 | p99 | max |` row in milliseconds.
+fn summary(lags: &mut [u64]) -> String {
+    lags.sort_unstable();
+    let at = |p: f64| {
+        lags.get(((lags.len().max(1) - 1) as f64 * p).round() as usize)
+            .map_or(0.0, |us| *us as f64 / 1000.0)
+    };
+    format!(
+        "{} | {:.2} | {:.2} | {:.2}",
+        lags.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    )
+}
+
+/// Issue 10 points 4 and 6 on a Cluster: a writer invalidates keys one after another while the
+/// master holding the namespace's versions is SIGKILLed and its replica takes over. Measured:
+/// how long the other three instances keep serving each old value, before the kill, and after
+/// the cluster is healthy again (counted from then for invalidations made during the failover).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn convergence_across_a_master_failover() {
+    let cluster = RedisCluster::start_with_replicas(1);
+    let urls = cluster.urls();
+    let ns = namespace("failover-lag");
+    let mut caches = Vec::new();
+    let mut layers = Vec::new();
+    for _ in 0..4 {
+        let layer = RedisL2::cluster(urls.clone()).await.expect("connect");
+        caches.push(Cache::builder().namespace(&ns).l2(layer.clone()).build());
+        layers.push(layer);
+    }
+    eventually(CONVERGE, "all subscribed", || async {
+        layers.iter().all(cache_core::L2::backplane_connected)
+    })
+    .await;
+    let opts = EntryOptions::new().ttl(Duration::from_secs(600));
+    const KEYS: usize = 30;
+    let mut writes = [0usize; KEYS];
+    let value = |i: usize, w: usize| format!("k{i}@{w}");
+    for cache in &caches {
+        for i in 0..KEYS {
+            read(cache, &format!("k{i}"), &opts, &value(i, 0)).await;
+        }
+    }
+
+    let victim = cluster.master_of(&format!("{{lc:{ns}}}:gen"));
+    let times = std::sync::Arc::new(parking_lot::Mutex::new((None, None)));
+    let fault = {
+        let times = times.clone();
+        std::thread::spawn(move || {
+            let mut cluster = cluster;
+            std::thread::sleep(Duration::from_secs(1));
+            times.lock().0 = Some(std::time::Instant::now());
+            cluster.kill(victim);
+            cluster.wait_ok();
+            times.lock().1 = Some(std::time::Instant::now());
+            cluster
+        })
+    };
+
+    // (returned, converged) per invalidation and other instance.
+    let mut samples = Vec::new();
+    let mut round = 0usize;
+    loop {
+        let healthy = times.lock().1;
+        if healthy.is_some_and(|h| h.elapsed() > Duration::from_secs(2)) {
+            break;
+        }
+        let i = round % KEYS;
+        round += 1;
+        let key = format!("k{i}");
+        let old = value(i, writes[i]);
+        writes[i] += 1;
+        let new = value(i, writes[i]);
+        caches[0].invalidate(&key).await;
+        let returned = std::time::Instant::now();
+        assert_eq!(
+            read(&caches[0], &key, &opts, &new).await,
+            new,
+            "writer stale"
+        );
+        let mut pending: Vec<&Cache> = caches[1..].iter().collect();
+        while !pending.is_empty() {
+            pending.retain(|c| {
+                if c.get_fresh::<String>(&c.key(&key), &opts).as_deref() == Some(old.as_str()) {
+                    return true;
+                }
+                samples.push((returned, std::time::Instant::now()));
+                false
+            });
+            assert!(
+                returned.elapsed() < Duration::from_secs(30),
+                "an instance still serves the old {key}"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        for c in &caches[1..] {
+            assert_eq!(read(c, &key, &opts, &new).await, new);
+        }
+    }
+    let _cluster = fault.join().expect("fault thread");
+    let (killed, healthy) = *times.lock();
+    let (killed, healthy) = (killed.expect("killed"), healthy.expect("healthy"));
+    let mut before = Vec::new();
+    let mut after_healthy = Vec::new();
+    for (returned, converged) in samples {
+        let us = |d: Duration| d.as_micros() as u64;
+        if converged < killed {
+            before.push(us(converged - returned));
+        } else if converged >= healthy {
+            after_healthy.push(us(
+                converged.saturating_duration_since(returned.max(healthy))
+            ));
+        }
+    }
+    println!(
+        "\nCluster 3+3, 1 writer + 3 instances, {KEYS} keys; failover took {} ms (SIGKILL to cluster ok)",
+        (healthy - killed).as_millis()
+    );
+    println!("| phase | lags | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|");
+    println!("| before the kill | {} |", summary(&mut before));
+    println!(
+        "| converged after the cluster was healthy (from then) | {} |",
+        summary(&mut after_healthy)
+    );
+    for cache in &caches {
+        println!("{:?}", cache.stats());
+    }
+}

@@ -90,20 +90,36 @@ impl RedisCluster {
             .map(|(n, _)| n)
     }
 
-    /// Waits until every node still running reports `cluster_state:ok` and sees no master
-    /// failing (after [`kill`](Self::kill): until a replica took over).
+    /// Waits until every node still running reports `cluster_state:ok` and sees every slot
+    /// served by a running master (after [`kill`](Self::kill): until a replica took over).
     pub fn wait_ok(&self) {
         let deadline = Instant::now() + CLUSTER_DEADLINE;
-        while !self.live().all(|n| {
-            n.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok")
-                && !n
-                    .cli(&["CLUSTER", "NODES"])
-                    .lines()
-                    .any(|l| l.contains("master,fail") || l.contains("master,fail?"))
-        }) {
+        while !self.live().all(|n| self.healthy_as_seen_by(n)) {
             assert!(Instant::now() < deadline, "cluster never reached state ok");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn healthy_as_seen_by(&self, node: &RedisServer) -> bool {
+        if !node.cli(&["CLUSTER", "INFO"]).contains("cluster_state:ok") {
+            return false;
+        }
+        let live_ports: Vec<String> = self.live().map(|n| n.port().to_string()).collect();
+        node.cli(&["CLUSTER", "NODES"]).lines().all(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if fields.len() <= 8 {
+                return true; // serves no slot
+            }
+            let flags = fields[2];
+            let port = fields[1]
+                .split(['@', ','])
+                .next()
+                .and_then(|a| a.rsplit(':').next())
+                .unwrap_or("");
+            flags.split(',').any(|f| f == "master")
+                && !flags.contains("fail")
+                && live_ports.iter().any(|p| p == port)
+        })
     }
 
     /// The index in [`nodes`](Self::nodes) of the master serving `key` now.
