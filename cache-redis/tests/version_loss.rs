@@ -172,13 +172,19 @@ async fn converges(db: &Db, instance: &Instance, key: &str, opts: &EntryOptions,
     .await;
 }
 
-#[tokio::test]
-async fn an_evicted_tag_version_still_invalidates_every_instance() {
-    let server = lru_server();
-    let ns = namespace("evict-tag");
+/// Writer A and another instance B (subscribed) on `server` under a fresh namespace.
+async fn writer_and_other(server: &RedisServer, test: &str) -> (String, Instance, Instance) {
+    let ns = namespace(test);
     let a = Instance::new(&server.url(), &ns).await;
     let b = Instance::new(&server.url(), &ns).await;
     b.subscribed().await;
+    (ns, a, b)
+}
+
+#[tokio::test]
+async fn an_evicted_tag_version_still_invalidates_every_instance() {
+    let server = lru_server();
+    let (ns, a, b) = writer_and_other(&server, "evict-tag").await;
     let db = Db::default();
     let opts = tagged("catalog");
 
@@ -227,10 +233,7 @@ async fn an_evicted_tag_version_never_revives_an_old_l2_value() {
 #[tokio::test]
 async fn an_evicted_generation_never_brings_back_values_from_before_a_clear() {
     let server = lru_server();
-    let ns = namespace("evict-gen");
-    let a = Instance::new(&server.url(), &ns).await;
-    let b = Instance::new(&server.url(), &ns).await;
-    b.subscribed().await;
+    let (ns, a, b) = writer_and_other(&server, "evict-gen").await;
     let db = Db::default();
 
     db.put("k", "v1");
@@ -320,10 +323,7 @@ enum Loss {
 
 async fn versions_survive(loss: Loss) {
     let mut server = RedisServer::start();
-    let ns = namespace(&format!("{loss:?}"));
-    let a = Instance::new(&server.url(), &ns).await;
-    let b = Instance::new(&server.url(), &ns).await;
-    b.subscribed().await;
+    let (ns, a, b) = writer_and_other(&server, &format!("{loss:?}")).await;
     let db = Db::default();
     let opts = tagged("catalog");
     for _ in 0..3 {
