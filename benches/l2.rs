@@ -90,7 +90,7 @@ async fn setup(server: &RedisServer) -> Setup {
         cache.set(&key, &product(), &L2_ONLY).await;
         task_keys.push(TaskKey {
             full_key: cache.key(&key).into_string(),
-            redis_key: format!("{NAMESPACE}:@0:{key}"),
+            redis_key: format!("{NAMESPACE}:@:{key}"),
             key,
         });
     }
@@ -104,7 +104,7 @@ async fn setup(server: &RedisServer) -> Setup {
         cache,
         layer,
         raw,
-        redis_key: format!("{NAMESPACE}:@0:{KEY}"),
+        redis_key: format!("{NAMESPACE}:@:{KEY}"),
         full_key,
         task_keys,
     }
@@ -134,8 +134,13 @@ async fn raw_hit(raw: &mut redis::aio::MultiplexedConnection, redis_key: &str) -
         .query_async(raw)
         .await
         .expect("raw GET");
-    // The layer stores `V<version>:` before the envelope.
-    let start = bytes.iter().position(|&b| b == b':').map_or(0, |p| p + 1);
+    // The layer stores `V<version>:<generation>:` before the envelope.
+    let start = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, &b)| b == b':')
+        .nth(1)
+        .map_or(0, |(p, _)| p + 1);
     decode(&bytes[start..])
 }
 

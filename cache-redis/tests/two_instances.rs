@@ -184,7 +184,7 @@ async fn corrupt_bytes_in_redis_are_a_counted_miss_then_overwritten() {
     let ns = namespace("corrupt");
     let a = Instance::new(&server.url(), &ns).await;
     let loads = Loads::default();
-    let redis_key = format!("{ns}:@0:k");
+    let redis_key = format!("{ns}:@:k");
     for garbage in [
         &b"\x00\xffnot an envelope"[..],
         b"LC\x01",
