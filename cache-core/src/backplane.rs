@@ -51,7 +51,7 @@ impl BackplaneListener for BackplaneReceiver {
         if let (Ok(rt), Some(l2)) = (tokio::runtime::Handle::try_current(), &inner.l2) {
             let journal = l2.journal.clone();
             rt.spawn(async move {
-                journal.replay().await;
+                crate::l2_client::unguarded(journal.replay()).await;
             });
         }
     }

@@ -37,7 +37,7 @@ impl CacheInner {
             }
         }
         if let Some(l2) = &self.l2 {
-            l2.journal.replay().await;
+            l2.journal.apply_now(&item).await;
         }
     }
 

@@ -8,9 +8,13 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::l2::Invalidation;
-use crate::l2_client::L2Client;
+use crate::l2_client::{unguarded, L2Client};
 use crate::pending_invalidations::{PendingInvalidations, PendingItem};
 use crate::stats::Counters;
+
+/// Pause between two background replays while L2 does not answer. Each costs at most one L2
+/// timeout; the first after L2 is back ends the outage for everyone (it also closes the breaker).
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Pending invalidations of one cache and the machinery that replays them.
 pub(crate) struct InvalidationJournal {
@@ -57,16 +61,34 @@ impl InvalidationJournal {
         self.pending.add(item);
     }
 
-    /// Whether L2 may be read or written now: nothing pending, or the pending replay succeeded.
+    /// Whether L2 may be read or written now: nothing pending. Otherwise the replay runs in the
+    /// background, never in the caller's call, and the caller skips L2 until it is done.
     pub(crate) async fn trusted(self: &Arc<Self>) -> bool {
         if !self.pending.any() {
             return true;
         }
-        if self.replay().await {
-            return true;
-        }
+        self.spawn_retries();
         Counters::incr(&self.counters.l2_skipped);
         false
+    }
+
+    /// Applies `item`, which its writer just recorded, once and at once: the writer's call pays
+    /// for its own invalidation only. Whatever is left (older items, or this one when L2 failed)
+    /// is replayed in the background.
+    pub(crate) async fn apply_now(self: &Arc<Self>, item: &PendingItem) {
+        if let Some((seq, failed_before)) = self.pending.entry(item) {
+            if self.apply(item).await {
+                self.pending.confirm(item, seq);
+                if failed_before {
+                    self.counters.invalidations_replayed.add(1);
+                }
+            } else {
+                self.pending.mark_failed(item, seq);
+            }
+        }
+        if self.pending.any() {
+            self.spawn_retries();
+        }
     }
 
     /// Replays pending invalidations to L2 and the backplane; true when none remain. While
@@ -138,8 +160,11 @@ impl InvalidationJournal {
         }
     }
 
-    /// Keeps retrying the replay in the background (one task per cache) until nothing is
-    /// pending, so an outage's invalidations reach L2 even when no call touches L2 afterwards.
+    /// Keeps retrying the replay in the background (one task per cache) every [`RETRY_PAUSE`]
+    /// until nothing is pending, so an outage's invalidations reach L2 and the other instances
+    /// within a fraction of a second of L2 answering again, even when no call touches L2. Its
+    /// calls skip an open breaker (they are the probe; see [`unguarded`]): recovery waits
+    /// neither for callers nor for the cool-down.
     pub(crate) fn spawn_retries(self: &Arc<Self>) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
@@ -148,11 +173,7 @@ impl InvalidationJournal {
             return;
         }
         let weak = Arc::downgrade(self);
-        let pause = self
-            .client
-            .policy()
-            .breaker_cool_down
-            .clamp(Duration::from_millis(10), Duration::from_secs(1));
+        let pause = RETRY_PAUSE;
         let flag = RetryFlag(weak.clone());
         rt.spawn(async move {
             loop {
@@ -160,7 +181,7 @@ impl InvalidationJournal {
                 let Some(journal) = weak.upgrade() else {
                     return;
                 };
-                if journal.replay().await {
+                if unguarded(journal.replay()).await {
                     drop(flag);
                     // Work added between the replay and the flag reset gets its own task.
                     if journal.pending.any() {

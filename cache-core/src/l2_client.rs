@@ -15,6 +15,17 @@ use crate::load_plan::ValueIo;
 use crate::stats::Counters;
 use crate::tag_versions::TagVersions;
 
+tokio::task_local! {
+    /// Set while the invalidation journal replays in the background: its calls skip an open
+    /// breaker's cool-down (they are the probe), so recovery does not wait for it.
+    static UNGUARDED: ();
+}
+
+/// Runs `work` (the journal's background replay) with its L2 calls past an open breaker.
+pub(crate) async fn unguarded<F: Future>(work: F) -> F::Output {
+    UNGUARDED.scope((), work).await
+}
+
 /// What an L2 lookup found.
 pub(crate) enum L2Read<V> {
     Fresh(L2Hit<V>),
@@ -89,10 +100,6 @@ impl L2Client {
         &self.store
     }
 
-    pub(crate) fn policy(&self) -> &L2Policy {
-        &self.policy
-    }
-
     pub(crate) fn origin(&self) -> u64 {
         self.origin
     }
@@ -108,7 +115,7 @@ impl L2Client {
         fut: impl Future<Output = Result<T, L2Error>>,
     ) -> Result<T, L2Error> {
         let counters = &self.counters;
-        if !self.breaker.allow() {
+        if UNGUARDED.try_with(|_| ()).is_err() && !self.breaker.allow() {
             Counters::incr(&counters.l2_skipped);
             return Err(L2Error::BreakerOpen);
         }

@@ -79,6 +79,11 @@ impl PendingInvalidations {
         items
     }
 
+    /// The sequence number `item` is pending under and whether an attempt failed, if pending.
+    pub(crate) fn entry(&self, item: &PendingItem) -> Option<(u64, bool)> {
+        self.journal.lock().items.get(item).copied()
+    }
+
     /// Records that applying `item` failed (so its later success counts as a replay).
     pub(crate) fn mark_failed(&self, item: &PendingItem, seq: u64) {
         if let Some((s, failed)) = self.journal.lock().items.get_mut(item) {

@@ -401,3 +401,63 @@ async fn a_caller_arriving_after_an_invalidation_does_not_join_the_older_load() 
         "the older load did not overwrite"
     );
 }
+
+/// Issue 10 point 4: a reader never runs the replay of pending invalidations in its own call
+/// (the background task does), so it pays no L2 call for them: here L2 hangs, and the reader's
+/// call makes no L2 call at all (an inline replay would wait out a timeout in it).
+#[tokio::test]
+async fn a_reader_never_replays_pending_invalidations_in_its_call() {
+    // A breaker that stays closed: only the journal keeps the reader off L2.
+    let l2 = MemoryL2::with_policy(L2Policy {
+        breaker_failures: 1000,
+        ..policy()
+    });
+    let a = Cache::builder().namespace("ns").l2(l2.clone()).build();
+    assert_eq!(get(&a, "k", 1).await, 1);
+    l2.set_fault(Fault::Hang);
+    a.invalidate("k").await;
+    assert!(a.stats().pending_invalidations >= 1);
+    let before = a.stats();
+    assert_eq!(get(&a, "k", 2).await, 2);
+    let after = a.stats();
+    assert_eq!(
+        after.l2_errors, before.l2_errors,
+        "no L2 call in the reader's call: {after:?}"
+    );
+    assert!(
+        after.l2_skipped > before.l2_skipped,
+        "L2 skipped while pending"
+    );
+}
+
+/// Issue 10 point 4: once L2 answers again, the pending invalidations reach it and the other
+/// instances without waiting for the breaker's cool-down (here a minute) or for any call.
+#[tokio::test]
+async fn pending_invalidations_reach_everyone_soon_after_l2_is_back_whatever_the_cool_down() {
+    let l2 = MemoryL2::with_policy(L2Policy {
+        breaker_cool_down: Duration::from_secs(60),
+        ..policy()
+    });
+    let a = Cache::builder().namespace("ns").l2(l2.clone()).build();
+    let b = Cache::builder().namespace("ns").l2(l2.clone()).build();
+    assert_eq!(get(&a, "k", 1).await, 1);
+    assert_eq!(get(&b, "k", 1).await, 1);
+    l2.set_fault(Fault::Fail);
+    for i in 0..5 {
+        a.invalidate(&format!("other:{i}")).await;
+    }
+    a.invalidate("k").await;
+    assert!(a.stats().breaker_open == 1, "breaker open: {:?}", a.stats());
+    l2.set_fault(Fault::None);
+    let start = std::time::Instant::now();
+    while a.stats().pending_invalidations > 0 || get(&b, "k", 2).await != 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "recovery waited for the cool-down: {:?}",
+            a.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(a.stats().breaker_open, 0, "the replay closed the breaker");
+    assert_eq!(get(&a, "k", 3).await, 2, "A reads L2 again at once");
+}

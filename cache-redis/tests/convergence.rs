@@ -1,7 +1,7 @@
 //! Issue 10 point 6: how long other instances keep serving a value after a writer's invalidation
 //! returned. Four instances on one real redis-server (default layer settings): A invalidates
 //! keys one after another; B, C and D each hold every key in L1, and a poller notes when each
-//! stops serving the old value (`Cache::get_fresh`, the hit path every read takes first).
+//! stops serving the old value (`Cache::peek`: L1, then L2).
 //!
 //! Phases: steady state; right after `FLUSHALL` (every version record lost); across a restart
 //! without persistence and across a SIGSTOP/SIGCONT, with invalidations made while Redis was away
@@ -104,17 +104,18 @@ impl Lags {
 
 /// Polls every other instance until none serves `old` for `key` any more; one lag per instance,
 /// counted from `since`.
-fn wait_converged(fleet: &Fleet, key: &str, old: &str, since: Instant, lags: &mut Lags) {
+async fn wait_converged(fleet: &Fleet, key: &str, old: &str, since: Instant, lags: &mut Lags) {
     let mut pending: Vec<&Cache> = fleet.others.iter().collect();
     while !pending.is_empty() {
-        pending.retain(|cache| {
-            let serving = cache.get_fresh::<String>(&cache.key(key), &OPTS);
-            if serving.as_deref() == Some(old) {
-                return true;
+        let mut still = Vec::new();
+        for cache in pending {
+            if cache.peek::<String>(key).await.as_deref() == Some(old) {
+                still.push(cache);
+            } else {
+                lags.0.push(since.elapsed().as_micros() as u64);
             }
-            lags.0.push(since.elapsed().as_micros() as u64);
-            false
-        });
+        }
+        pending = still;
         assert!(
             since.elapsed() < DEADLINE,
             "{} instance(s) still serve the old value of {key}",
@@ -148,7 +149,7 @@ async fn steady(fleet: &Fleet, writes: &mut [usize], first: usize, count: usize)
             new,
             "writer stale"
         );
-        wait_converged(fleet, &key(i), &old, returned, &mut lags);
+        wait_converged(fleet, &key(i), &old, returned, &mut lags).await;
         for cache in &fleet.others {
             assert_eq!(read(cache, &key(i), &new).await, new);
         }
@@ -182,7 +183,7 @@ async fn across(
     let healthy = Instant::now();
     let mut lags = Lags::default();
     for (i, old) in old.iter().enumerate() {
-        wait_converged(fleet, &key(i), old, healthy, &mut lags);
+        wait_converged(fleet, &key(i), old, healthy, &mut lags).await;
     }
     for (i, &w) in writes.iter().enumerate() {
         assert_eq!(
