@@ -48,7 +48,7 @@ use std::sync::OnceLock;
 pub use cache_core::memory_l2::{self, MemoryL2};
 pub use cache_core::{
     Cache, CacheBuilder, CacheKey, Codec, CodecError, CustomCodec, EntryOptions, KeyPart,
-    KeyPartWriter, L2Error, L2Policy, Stats, L2,
+    KeyPartWriter, L2Error, L2Policy, StatField, StatKind, Stats, L2,
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]

@@ -37,6 +37,7 @@ mod lock;
 pub mod memory_l2;
 #[cfg(all(test, feature = "shuttle"))]
 mod model_checks;
+mod metrics;
 mod options;
 mod pending_invalidations;
 mod read_path;
@@ -55,4 +56,4 @@ pub use l2::{BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Po
 #[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;
-pub use stats::Stats;
+pub use stats::{StatField, StatKind, Stats};
