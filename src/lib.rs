@@ -59,6 +59,8 @@ pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]
 pub mod __private;
+#[cfg(feature = "config")]
+pub mod config;
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
 
