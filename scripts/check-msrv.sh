@@ -36,9 +36,9 @@ import pathlib, re, sys
 root = pathlib.Path(sys.argv[1])
 for manifest in root.rglob("Cargo.toml"):
     text = manifest.read_text()
-    # Users never build dev-dependencies, benches or the workspace's other members.
-    text = re.sub(r"(?ms)^\[(dev-dependencies|\[bench\])\]\n.*?(?=^\[|\Z)", "", text)
-    text = re.sub(r"(?m)^members = .*$",
+    # Users never build dev-dependencies, benches, examples, tests or the other members.
+    text = re.sub(r"(?ms)^\[(dev-dependencies|\[bench\]|\[example\]|\[test\])\]\n.*?(?=^\[|\Z)", "", text)
+    text = re.sub(r"(?ms)^members = \[.*?\]",
                   'members = ["cache-core", "cache-macros", "cache-redis"]', text)
     manifest.write_text(text)
 PY
