@@ -33,6 +33,8 @@ pub mod l2;
 mod l2_client;
 mod load_plan;
 mod lock;
+#[doc(hidden)]
+pub mod log;
 #[cfg(feature = "testing")]
 pub mod memory_l2;
 #[cfg(all(test, feature = "shuttle"))]
