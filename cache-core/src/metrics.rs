@@ -4,9 +4,8 @@
 //!
 //! - Every [`Stats`] field, labelled `namespace`: counters as `layercache_<field>_total`, gauges
 //!   as `layercache_<field>` (see [`StatField`](crate::StatField)). The hit path only bumps the
-//!   cache's own striped counters, as without the feature; what changed since the last export is
-//!   added to the recorder by [`Cache::publish_metrics`], which a background task calls every
-//!   second (see `CacheBuilder::metrics_interval`) and an exporter may call before it renders.
+//!   cache's own striped counters, as without the feature; `Cache::publish_metrics` sets the
+//!   totals in the recorder, and a background task calls it every second.
 //! - `layercache_load_duration_seconds`, a histogram of loader calls labelled `namespace`,
 //!   `function` (the `#[cached]` function's path, or what
 //!   [`EntryOptions::function`](crate::EntryOptions::function) names) and `outcome` (`ok`,
@@ -45,108 +44,114 @@ impl LoadOutcome {
 pub(crate) const UNNAMED_FUNCTION: &str = "unnamed";
 
 #[cfg(feature = "metrics")]
-pub(crate) use enabled::MetricsState;
-
-#[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::MetricsState;
-
-#[cfg(feature = "metrics")]
 mod enabled {
+    use std::sync::Arc;
     use std::time::Duration;
 
     use metrics::SharedString;
-    use parking_lot::Mutex;
 
     use super::{LoadOutcome, Stats, UNNAMED_FUNCTION};
+    use crate::cache::Cache;
     use crate::stats::StatKind;
 
     /// Name of the load-duration histogram.
     const LOAD_DURATION: &str = "layercache_load_duration_seconds";
 
-    /// One cache's link to the recorder: its namespace label and what it exported last, so each
-    /// export adds only the change (two caches of one namespace then add up, not overwrite).
-    #[derive(Debug)]
-    pub(crate) struct MetricsState {
-        namespace: SharedString,
-        exported: Mutex<Stats>,
+    /// Sets every field of `stats` in the current recorder, labelled with `namespace`: counters
+    /// to their running total (`absolute`), gauges to their level. Totals rather than increments,
+    /// so a recorder installed after the cache was built, or one of several local recorders,
+    /// still shows the whole count.
+    pub(crate) fn publish(namespace: &str, stats: &Stats) {
+        let namespace = SharedString::from(namespace.to_owned());
+        for field in stats.entries() {
+            let labels = [("namespace", namespace.clone())];
+            match field.kind {
+                StatKind::Counter => metrics::counter!(field.metric, &labels).absolute(field.value),
+                StatKind::Gauge => metrics::gauge!(field.metric, &labels).set(field.value as f64),
+            }
+        }
     }
 
-    impl MetricsState {
-        pub(crate) fn new(namespace: &str) -> Self {
-            MetricsState {
-                namespace: SharedString::from(namespace.to_owned()),
-                exported: Mutex::new(Stats::default()),
-            }
-        }
+    /// Records one loader call in the load-duration histogram.
+    pub(crate) fn record_load(
+        namespace: &str,
+        function: Option<&'static str>,
+        outcome: LoadOutcome,
+        took: Duration,
+    ) {
+        let labels = [
+            ("namespace", SharedString::from(namespace.to_owned())),
+            (
+                "function",
+                SharedString::from(function.unwrap_or(UNNAMED_FUNCTION)),
+            ),
+            ("outcome", SharedString::from(outcome.label())),
+        ];
+        metrics::histogram!(LOAD_DURATION, &labels).record(took.as_secs_f64());
+    }
 
-        /// Adds to the current recorder what changed between the last export and `now`.
-        pub(crate) fn publish(&self, now: &Stats) {
-            let mut exported = self.exported.lock();
-            for (field, before) in now.entries().into_iter().zip(exported.entries()) {
-                let labels = [("namespace", self.namespace.clone())];
-                match field.kind {
-                    StatKind::Counter => {
-                        let added = field.value.saturating_sub(before.value);
-                        if added > 0 {
-                            metrics::counter!(field.metric, &labels).increment(added);
-                        }
-                    }
-                    StatKind::Gauge if field.value != before.value => {
-                        // Signed change, so two caches of one namespace add up.
-                        let change = field.value as f64 - before.value as f64;
-                        metrics::gauge!(field.metric, &labels).increment(change);
-                    }
-                    StatKind::Gauge => {}
-                }
-            }
-            *exported = *now;
-        }
+    /// How often the background task sets the figures.
+    const PUBLISH_EVERY: Duration = Duration::from_secs(1);
 
-        /// Records one loader call in the load-duration histogram.
-        pub(crate) fn record_load(
-            &self,
-            function: Option<&'static str>,
-            outcome: LoadOutcome,
-            took: Duration,
-        ) {
-            let labels = [
-                ("namespace", self.namespace.clone()),
-                (
-                    "function",
-                    SharedString::from(function.unwrap_or(UNNAMED_FUNCTION)),
-                ),
-                ("outcome", SharedString::from(outcome.label())),
-            ];
-            metrics::histogram!(LOAD_DURATION, &labels).record(took.as_secs_f64());
+    /// Starts the task that publishes `cache`'s figures every second, on the current tokio
+    /// runtime (none outside one: then call [`Cache::publish_metrics`] yourself). It holds the
+    /// cache weakly and ends once the cache is dropped.
+    pub(crate) fn start_publishing(cache: &Cache) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let weak = Arc::downgrade(&cache.inner);
+        runtime.spawn(async move {
+            let mut every = tokio::time::interval(PUBLISH_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                Cache { inner }.publish_metrics();
+            }
+        });
+    }
+
+    impl Cache {
+        /// Sets this cache's [`Stats`] in the installed `metrics` recorder now (feature
+        /// `metrics`): counters as `layercache_<field>_total`, gauges as `layercache_<field>`,
+        /// labelled `namespace`. A background task does this every second; call it before
+        /// rendering a scrape to export the exact figures of this moment.
+        ///
+        /// Two caches of one namespace in one process set the same series: give them different
+        /// namespaces to tell them apart.
+        ///
+        /// ```
+        /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        /// let cache = layercache::Cache::builder().namespace("shop").build();
+        /// // with e.g. metrics-exporter-prometheus installed, in the /metrics handler:
+        /// cache.publish_metrics();
+        /// // layercache_l1_hits_total{namespace="shop"} 0 … layercache_breaker_open{namespace="shop"} 0
+        /// # });
+        /// ```
+        pub fn publish_metrics(&self) {
+            publish(self.namespace(), &self.stats());
         }
     }
 }
 
+#[cfg(feature = "metrics")]
+pub(crate) use enabled::{record_load, start_publishing};
+
+/// Without the `metrics` feature: nothing to publish.
 #[cfg(not(feature = "metrics"))]
-mod disabled {
-    use std::time::Duration;
+pub(crate) fn start_publishing(_cache: &crate::cache::Cache) {}
 
-    use super::{LoadOutcome, Stats};
-
-    /// Without the `metrics` feature: nothing to export to.
-    #[derive(Debug)]
-    pub(crate) struct MetricsState;
-
-    impl MetricsState {
-        pub(crate) fn new(_namespace: &str) -> Self {
-            MetricsState
-        }
-
-        pub(crate) fn publish(&self, _now: &Stats) {}
-
-        pub(crate) fn record_load(
-            &self,
-            _function: Option<&'static str>,
-            _outcome: LoadOutcome,
-            _took: Duration,
-        ) {
-        }
-    }
+/// Without the `metrics` feature: nothing to record into.
+#[cfg(not(feature = "metrics"))]
+pub(crate) fn record_load(
+    _namespace: &str,
+    _function: Option<&'static str>,
+    _outcome: LoadOutcome,
+    _took: std::time::Duration,
+) {
 }
 
 #[cfg(all(test, feature = "metrics"))]
@@ -155,6 +160,7 @@ mod tests {
 
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
+    use super::enabled::publish;
     use super::*;
 
     /// Every (metric name, labels, value) the recorder holds, labels as `k=v` sorted.
@@ -188,74 +194,52 @@ mod tests {
     }
 
     #[test]
-    fn publish_adds_only_what_changed_and_labels_the_namespace() {
+    fn every_field_is_exported_with_its_kind_and_the_namespace_label() {
         let recorder = DebuggingRecorder::new();
-        let state = MetricsState::new("shop");
         metrics::with_local_recorder(&recorder, || {
             let mut stats = Stats {
                 l1_hits: 5,
                 breaker_open: 1,
                 ..Stats::default()
             };
-            state.publish(&stats);
+            publish("shop", &stats);
             stats.l1_hits = 8;
             stats.breaker_open = 0;
-            state.publish(&stats);
+            publish("shop", &stats);
         });
         let all = recorded(&recorder);
+        assert_eq!(all.len(), Stats::default().entries().len(), "{all:?}");
         assert_eq!(
             value_of(&all, "layercache_l1_hits_total"),
             Some(&DebugValue::Counter(8)),
             "{all:?}"
         );
-        // The gauge went up to 1, then back to 0.
-        let gauge = value_of(&all, "layercache_breaker_open");
-        assert_eq!(gauge, Some(&DebugValue::Gauge(0.0.into())), "{all:?}");
-        let (_, labels, _) = all
+        assert_eq!(
+            value_of(&all, "layercache_breaker_open"),
+            Some(&DebugValue::Gauge(0.0.into())),
+            "a gauge follows the level down"
+        );
+        assert_eq!(
+            value_of(&all, "layercache_misses_total"),
+            Some(&DebugValue::Counter(0)),
+            "counters that never moved are exported at zero"
+        );
+        assert!(all
             .iter()
-            .find(|(n, _, _)| n == "layercache_l1_hits_total")
-            .expect("exported");
-        assert_eq!(labels, &["namespace=shop"]);
-        // Counters that never moved are not exported at all (no series of zeros per field).
-        assert_eq!(value_of(&all, "layercache_misses_total"), None, "{all:?}");
-    }
-
-    #[test]
-    fn two_caches_of_one_namespace_add_up() {
-        let recorder = DebuggingRecorder::new();
-        let (a, b) = (MetricsState::new("shop"), MetricsState::new("shop"));
-        metrics::with_local_recorder(&recorder, || {
-            let stats = |l1_hits, pending_invalidations| Stats {
-                l1_hits,
-                pending_invalidations,
-                ..Stats::default()
-            };
-            a.publish(&stats(3, 2));
-            b.publish(&stats(4, 1));
-            a.publish(&stats(3, 0));
-        });
-        let all = recorded(&recorder);
-        assert_eq!(
-            value_of(&all, "layercache_l1_hits_total"),
-            Some(&DebugValue::Counter(7))
-        );
-        assert_eq!(
-            value_of(&all, "layercache_pending_invalidations"),
-            Some(&DebugValue::Gauge(1.0.into()))
-        );
+            .all(|(_, labels, _)| labels == &["namespace=shop"]));
     }
 
     #[test]
     fn loads_are_recorded_per_function_and_outcome() {
         let recorder = DebuggingRecorder::new();
-        let state = MetricsState::new("shop");
         metrics::with_local_recorder(&recorder, || {
-            state.record_load(
+            record_load(
+                "shop",
                 Some("shop::get_product"),
                 LoadOutcome::Ok,
                 Duration::from_millis(3),
             );
-            state.record_load(None, LoadOutcome::Timeout, Duration::from_millis(5));
+            record_load("shop", None, LoadOutcome::Timeout, Duration::from_millis(5));
         });
         let all = recorded(&recorder);
         let series: Vec<&Vec<String>> = all
