@@ -105,7 +105,7 @@ pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
 /// ```
 pub fn global() -> &'static Cache {
     GLOBAL.get_or_init(|| {
-        tracing::info!(
+        tracing::info!(target: "layercache", 
             "layercache: no cache installed; using an L1-only default (`l2` functions work from L1 alone)"
         );
         Cache::builder().build()

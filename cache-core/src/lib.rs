@@ -37,9 +37,9 @@ mod lock;
 pub mod log;
 #[cfg(feature = "testing")]
 pub mod memory_l2;
+mod metrics;
 #[cfg(all(test, feature = "shuttle"))]
 mod model_checks;
-mod metrics;
 mod options;
 mod pending_invalidations;
 mod read_path;

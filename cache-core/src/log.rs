@@ -3,8 +3,13 @@
 //! shows all of it whichever internal crate emits it; and warnings about degradations are
 //! rate-limited, so a Redis outage logs a line every few seconds, not one per call.
 
+use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use tracing::field::{display, Empty};
+
+use crate::options::EntryOptions;
 
 /// Target of the read path's span and events (one span per cached call).
 pub const CALL: &str = "layercache";
@@ -71,6 +76,103 @@ impl RateLimit {
             self.suppressed.fetch_add(1, Relaxed);
             None
         }
+    }
+}
+
+/// `function` of calls whose options name none (hand-written `get_or_load`).
+pub(crate) const UNNAMED_FUNCTION: &str = "unnamed";
+
+/// How a cached call ended: the `outcome` field of its span.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A fresh value from L1.
+    L1Hit,
+    /// A fresh value from L2 (or from another instance's load, through the lock).
+    L2Hit,
+    /// The loader ran and returned a value.
+    Loaded,
+    /// Another caller's load of the same key returned the value (single-flight).
+    Coalesced,
+    /// The loader failed or timed out; a stale value was served (fail-safe).
+    StaleServed,
+    /// The loader failed and no stale value could be served.
+    Error,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::L1Hit => "l1_hit",
+            Outcome::L2Hit => "l2_hit",
+            Outcome::Loaded => "loaded",
+            Outcome::Coalesced => "coalesced",
+            Outcome::StaleServed => "stale_served",
+            Outcome::Error => "error",
+        })
+    }
+}
+
+fn function(opts: &EntryOptions) -> &'static str {
+    opts.function.unwrap_or(UNNAMED_FUNCTION)
+}
+
+/// The span of a call that missed L1, at DEBUG: `key` and `outcome` are recorded when it ends.
+pub(crate) fn call_span(opts: &EntryOptions) -> tracing::Span {
+    tracing::debug_span!(
+        target: CALL,
+        "layercache.call",
+        function = display(function(opts)),
+        key = Empty,
+        outcome = Empty
+    )
+}
+
+/// The span of a background refresh-ahead reload.
+pub(crate) fn refresh_span(opts: &EntryOptions) -> tracing::Span {
+    tracing::debug_span!(
+        target: CALL,
+        "layercache.refresh",
+        function = display(function(opts)),
+        key = Empty,
+        outcome = Empty
+    )
+}
+
+/// Records the end of the current call on its span and logs it (DEBUG).
+pub(crate) fn call_done(stored_key: &str, outcome: Outcome) {
+    let span = tracing::Span::current();
+    span.record("key", display(stored_key));
+    span.record("outcome", display(outcome));
+    tracing::debug!(target: CALL, "{}", outcome);
+}
+
+/// An L1 hit: a TRACE span of its own, with one event in it. Only called when TRACE is on.
+#[cold]
+#[inline(never)]
+pub(crate) fn l1_hit(stored_key: &str, opts: &EntryOptions) {
+    let span = tracing::trace_span!(
+        target: CALL,
+        "layercache.call",
+        function = display(function(opts)),
+        key = display(stored_key),
+        outcome = display(Outcome::L1Hit)
+    );
+    let _entered = span.enter();
+    tracing::trace!(target: CALL, "{}", Outcome::L1Hit);
+}
+
+/// Fail-safe served a stale value because of `reason`: a degradation, at WARN, rate-limited.
+pub(crate) fn stale_served(reason: &'static str) {
+    static STALE_SERVED: RateLimit = RateLimit::new();
+    if let Some(suppressed) = STALE_SERVED.check() {
+        tracing::warn!(
+            target: CALL,
+            reason,
+            suppressed,
+            "serving a stale value (fail-safe) because the loader failed or timed out; callers \
+             get data up to the function's `stale` window old until the source of truth answers \
+             again: check it"
+        );
     }
 }
 

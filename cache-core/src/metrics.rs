@@ -13,9 +13,6 @@
 //!
 //! Labels are bounded: namespaces and function paths, never keys.
 
-// Wired into the cache (publishing, load timing) once the read path is reshaped on main.
-#![allow(dead_code, unused_imports)]
-
 use crate::stats::Stats;
 
 /// What a loader call ended in, as the `outcome` label of the load-duration histogram.
@@ -40,9 +37,6 @@ impl LoadOutcome {
     }
 }
 
-/// Function label of loads whose options name no function (hand-written `get_or_load` calls).
-pub(crate) const UNNAMED_FUNCTION: &str = "unnamed";
-
 #[cfg(feature = "metrics")]
 mod enabled {
     use std::sync::Arc;
@@ -50,8 +44,9 @@ mod enabled {
 
     use metrics::SharedString;
 
-    use super::{LoadOutcome, Stats, UNNAMED_FUNCTION};
+    use super::{LoadOutcome, Stats};
     use crate::cache::Cache;
+    use crate::log::UNNAMED_FUNCTION;
     use crate::stats::StatKind;
 
     /// Name of the load-duration histogram.

@@ -1,5 +1,6 @@
 //! [`RedisL2`]: the [`L2`] on Redis.
 
+use cache_core::log;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -175,7 +176,7 @@ impl RedisL2 {
         } = slot;
         let limit = self.inner.settings.policy.max_value_size;
         if value.len() > limit {
-            tracing::debug!(
+            tracing::debug!(target: log::REDIS,
                 key,
                 len = value.len(),
                 limit,
@@ -260,20 +261,20 @@ impl L2 for RedisL2 {
         let space = self.bind(namespace);
         if space.namespace() != namespace {
             if self.inner.settings.namespace.is_none() {
-                tracing::warn!(
+                tracing::warn!(target: log::REDIS,
                     bound = space.namespace(),
                     requested = namespace,
                     "RedisL2 is already bound to another namespace; connect one layer per namespace"
                 );
             } else {
-                tracing::debug!(
+                tracing::debug!(target: log::REDIS,
                     bound = space.namespace(),
                     requested = namespace,
                     "RedisL2 keeps its configured namespace"
                 );
             }
         }
-        tracing::debug!(
+        tracing::debug!(target: log::REDIS,
             namespace = space.namespace(),
             instance_id,
             "RedisL2 attached"
@@ -379,7 +380,7 @@ impl L2 for RedisL2 {
         invocation.arg(floor);
         let generation: u64 = self.invoke(&invocation).await?;
         let adopted = self.inner.backplane.generation.adopt(generation);
-        tracing::debug!(
+        tracing::debug!(target: log::REDIS,
             namespace = space.namespace(),
             generation = adopted,
             "L2 cleared"
@@ -422,6 +423,19 @@ impl L2 for RedisL2 {
 
     fn policy(&self) -> L2Policy {
         self.inner.settings.policy
+    }
+
+    fn stored_key(&self, key: &str) -> String {
+        match self.inner.space.get() {
+            Some(space) => {
+                let generation = self.inner.backplane.generation.get();
+                space.data_key(
+                    key,
+                    generation.unwrap_or_else(|| self.inner.backplane.generation.floor()),
+                )
+            }
+            None => key.to_owned(),
+        }
     }
 
     fn backplane_connected(&self) -> bool {
