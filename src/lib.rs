@@ -1,44 +1,4 @@
-//! # layercache
-//!
-//! Caching as one line of code: `#[cached]` on an async function gives it an in-process L1
-//! (`quick_cache`), an optional shared L2 (Redis), exactly one loader call per key however many
-//! callers miss at once, invalidation that reaches every instance, fail-safe stale values, and
-//! compile-time checks of keys, durations and serializability.
-//!
-//! ```
-//! use layercache::{cached, invalidates, Cache};
-//!
-//! #[derive(Clone, Debug, PartialEq)]
-//! struct Product {
-//!     id: u64,
-//!     name: String,
-//! }
-//!
-//! #[cached(key = "product:<id>", ttl = "5m")]
-//! async fn get_product(id: u64) -> Result<Product, std::io::Error> {
-//!     Ok(Product { id, name: format!("product {id}") }) // the database call
-//! }
-//!
-//! #[invalidates(get_product(id))]
-//! async fn rename_product(id: u64, name: &str) -> Result<(), std::io::Error> {
-//!     let _ = name; // the database write
-//!     Ok(())
-//! }
-//!
-//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
-//! layercache::install(Cache::builder().namespace("shop").build()).expect("installed once");
-//! let first = get_product(7).await?; // runs the body
-//! let again = get_product(7).await?; // served from L1
-//! assert_eq!(first, again);
-//! rename_product(7, "lamp").await?; // drops product:7 from every layer
-//! get_product(7).await?; // runs the body again
-//! let stats = layercache::global().stats();
-//! assert_eq!((stats.l1_hits, stats.loads), (1, 2));
-//! # Ok::<_, std::io::Error>(())
-//! # }).unwrap();
-//! ```
-//!
-//! See the README for the argument table, Redis configuration and the failure rules.
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 use std::sync::OnceLock;
@@ -48,7 +8,7 @@ use std::sync::OnceLock;
 pub use cache_core::memory_l2::{self, MemoryL2};
 pub use cache_core::{
     Cache, CacheBuilder, CacheKey, Codec, CodecError, CustomCodec, EntryOptions, KeyPart,
-    KeyPartWriter, L2Error, L2Policy, Stats, L2,
+    KeyPartWriter, L2Error, L2Policy, StatField, StatKind, Stats, L2,
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]
@@ -59,6 +19,8 @@ pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]
 pub mod __private;
+#[cfg(feature = "config")]
+pub mod config;
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
 
@@ -76,6 +38,37 @@ pub struct AlreadyInstalled {
 ///
 /// Call it once at start-up, before the first cached call; a second call returns an error and
 /// leaves the first cache in place.
+///
+/// ```
+/// use layercache::{cached, invalidates, Cache};
+///
+/// #[cached(key = "product:<id>", ttl = "5m")]
+/// async fn product_name(id: u64) -> Result<String, std::io::Error> {
+///     Ok(format!("product {id}")) // the database read
+/// }
+///
+/// #[invalidates(product_name(id))]
+/// async fn rename_product(id: u64, name: &str) -> Result<(), std::io::Error> {
+///     let _ = name; // the database write
+///     Ok(())
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// layercache::install(Cache::builder().namespace("shop").build()).expect("installed once");
+/// let first = product_name(7).await?; // runs the body
+/// let again = product_name(7).await?; // served from L1
+/// assert_eq!(first, again);
+/// rename_product(7, "lamp").await?; // drops product:7 from every layer
+/// product_name(7).await?; // runs the body again
+/// let stats = layercache::global().stats();
+/// assert_eq!((stats.l1_hits, stats.loads), (1, 2));
+///
+/// // A second install is refused; the first cache stays.
+/// let refused = layercache::install(Cache::builder().namespace("other").build());
+/// assert_eq!(refused.unwrap_err().namespace, "shop");
+/// # Ok::<_, std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
     let mut installed = false;
     let current = GLOBAL.get_or_init(|| {
@@ -92,9 +85,27 @@ pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
 }
 
 /// The installed cache, or (when none was installed) an L1-only default, created once.
+///
+/// `#[cached]` functions without `cache = …` use it; hand-written code can too.
+///
+/// ```
+/// use layercache::EntryOptions;
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // Nothing installed: an L1-only default under the namespace `lc`.
+/// let cache = layercache::global();
+/// assert!(!cache.has_l2());
+/// let n: u32 = cache
+///     .get_or_load("answer", &EntryOptions::new(), || async { Ok::<_, std::io::Error>(42) })
+///     .await?;
+/// assert_eq!(n, 42);
+/// assert_eq!(layercache::global().peek::<u32>("answer").await, Some(42));
+/// # Ok::<_, std::io::Error>(())
+/// # }).unwrap();
+/// ```
 pub fn global() -> &'static Cache {
     GLOBAL.get_or_init(|| {
-        tracing::info!(
+        tracing::info!(target: "layercache", 
             "layercache: no cache installed; using an L1-only default (`l2` functions work from L1 alone)"
         );
         Cache::builder().build()

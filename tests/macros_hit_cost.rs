@@ -68,3 +68,22 @@ fn tags_and_refresh_add_no_allocation_to_a_hit() {
         "100 hits with tags and refresh allocate as much as 100 without"
     );
 }
+
+#[test]
+fn logging_at_debug_adds_no_allocation_to_a_hit() {
+    let cache = Cache::builder().namespace("hits-logged").build();
+    let quiet = allocations(100, || plain(&cache, 7, "ann"));
+    // What a service runs with `RUST_LOG=layercache=debug`: hits are TRACE, so no span, no key
+    // rendering, no event.
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("layercache=debug"))
+        .with_writer(std::io::sink)
+        .finish();
+    let logged = tracing::subscriber::with_default(subscriber, || {
+        allocations(100, || plain(&cache, 7, "ann"))
+    });
+    assert_eq!(
+        logged, quiet,
+        "100 hits logged at DEBUG allocate as much as 100 without a subscriber"
+    );
+}

@@ -1,5 +1,6 @@
 //! Receiving the backplane: what another instance's invalidation does to this one.
 
+use crate::log;
 use std::sync::Weak;
 
 use crate::cache::CacheInner;
@@ -20,16 +21,16 @@ impl BackplaneListener for BackplaneReceiver {
         Counters::incr(&inner.counters.invalidations_received);
         match message.invalidation {
             Invalidation::Key(key) => {
-                tracing::debug!(key, "backplane: key invalidated");
+                tracing::debug!(target: log::BACKPLANE, key, "backplane: key invalidated");
                 inner.flights.invalidate(&key);
                 inner.l1.remove(&key);
             }
             Invalidation::Tag { tag, version } => {
-                tracing::debug!(tag, version, "backplane: tag invalidated");
+                tracing::debug!(target: log::BACKPLANE, tag, version, "backplane: tag invalidated");
                 inner.tags.raise(&tag, version);
             }
             Invalidation::Clear => {
-                tracing::debug!("backplane: namespace cleared");
+                tracing::debug!(target: log::BACKPLANE, "backplane: namespace cleared");
                 inner.flights.invalidate_all();
                 inner.l1.clear();
             }
@@ -43,7 +44,7 @@ impl BackplaneListener for BackplaneReceiver {
         inner.flights.invalidate_all();
         inner.l1.clear();
         Counters::incr(&inner.counters.backplane_reconnects);
-        tracing::info!(
+        tracing::info!(target: log::BACKPLANE,
             namespace = inner.namespace,
             "backplane reconnected: L1 cleared of what it may have missed"
         );
@@ -58,7 +59,12 @@ impl BackplaneListener for BackplaneReceiver {
 
     fn on_disconnect(&self) {
         if let Some(inner) = self.0.upgrade() {
-            tracing::warn!(namespace = inner.namespace, "backplane disconnected");
+            tracing::warn!(
+                target: log::BACKPLANE,
+                namespace = inner.namespace,
+                "backplane disconnected: other instances' invalidations are not heard until it \
+                 reconnects (L1 is cleared then); check Redis"
+            );
         }
     }
 }

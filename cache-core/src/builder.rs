@@ -159,7 +159,10 @@ impl CacheBuilder {
                 .store()
                 .attach(&inner.namespace, instance_id, listener);
         }
-        Cache { inner }
+        let cache = Cache { inner };
+        // Feature `metrics`: the figures reach the installed recorder every second.
+        crate::metrics::start_publishing(&cache);
+        cache
     }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::cache::CacheInner;
 use crate::l2::Invalidation;
+use crate::log;
 use crate::pending_invalidations::PendingItem;
 use crate::stats::Counters;
 
@@ -24,7 +25,7 @@ impl CacheInner {
         }
         match &item {
             PendingItem::Key(key) => {
-                tracing::debug!(key, "invalidate");
+                tracing::debug!(target: log::CALL, key, "invalidate");
                 self.flights.invalidate(key);
                 self.l1.remove(key);
             }

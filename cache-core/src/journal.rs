@@ -3,6 +3,7 @@
 //! While any are pending, L2 is not trusted: an old value there must never be served after a
 //! writer's invalidation returned.
 
+use crate::log::{self, RateLimit};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -130,10 +131,17 @@ impl InvalidationJournal {
         if !self.pending.any() {
             return true;
         }
-        tracing::warn!(
-            left = self.pending.len(),
-            "invalidations could not reach L2; kept for replay"
-        );
+        static KEPT: RateLimit = RateLimit::new();
+        if let Some(suppressed) = KEPT.check() {
+            tracing::warn!(
+                target: log::L2,
+                left = self.pending.len(),
+                suppressed,
+                "invalidations could not reach L2; kept and replayed when it answers. Until then \
+                 this instance does not read L2 (so it never serves what it invalidated); check \
+                 Redis"
+            );
+        }
         self.spawn_retries();
         false
     }

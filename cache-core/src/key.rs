@@ -38,7 +38,7 @@ pub fn is_separator(c: char) -> bool {
 /// escaping is done by the renderer, so any text is safe.
 ///
 /// ```
-/// use cache_core::{KeyPart, KeyPartWriter};
+/// use layercache::{KeyPart, KeyPartWriter};
 /// struct Sku { vendor: u32, code: String }
 /// impl KeyPart for Sku {
 ///     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
@@ -207,7 +207,7 @@ impl std::borrow::Borrow<str> for CacheKey {
 /// Renders a key or tag template: literal text and escaped [`KeyPart`] values, into one `String`.
 ///
 /// ```
-/// use cache_core::key::KeyBuilder;
+/// use layercache::__private::KeyBuilder; // internal: what `#[cached]` renders keys with
 /// let mut b = KeyBuilder::with_namespace("shop", 16);
 /// b.literal("product:").part(&7u64);
 /// assert_eq!(b.finish(1024).as_str(), "shop:product:7");

@@ -3,6 +3,7 @@
 //! quick_cache has no TTL, so each entry carries its fresh, stale and refresh deadlines and the
 //! tag stamps it was loaded under; [`L1::get`] honours them on read.
 
+use crate::log;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -151,7 +152,7 @@ impl L1 {
             return L1Read::Miss;
         }
         let Some(value) = entry.value.downcast_ref::<V>() else {
-            tracing::debug!(key, "L1 value has another type; treated as a miss");
+            tracing::debug!(target: log::CALL, key, "L1 value has another type; treated as a miss");
             return L1Read::Miss;
         };
         if now < entry.fresh_until {

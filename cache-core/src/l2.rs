@@ -202,6 +202,12 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// messages is told so by [`BackplaneListener::on_reconnect`].
     async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error>;
 
+    /// The key this layer stores `key` under, as operators see it (e.g. in `redis-cli`); logs
+    /// name it. Default: `key` itself.
+    fn stored_key(&self, key: &str) -> String {
+        key.to_owned()
+    }
+
     /// Whether the backplane subscription is currently up (true for layers without one).
     fn backplane_connected(&self) -> bool {
         true

@@ -2,6 +2,7 @@
 //! and the circuit breaker (and counted); values come back out of their envelope, checked against
 //! the codec, their deadlines and their tags' versions.
 
+use crate::log::{self, RateLimit};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,6 +109,11 @@ impl L2Client {
         self.breaker.is_open()
     }
 
+    /// The key the L2 stores `key` under (for logs).
+    pub(crate) fn stored_key(&self, key: &str) -> String {
+        self.store.stored_key(key)
+    }
+
     /// Runs one L2 operation under the breaker and the timeout, counting failures.
     pub(crate) async fn call<T>(
         &self,
@@ -124,7 +130,11 @@ impl L2Client {
             Ok(Ok(v)) => {
                 self.breaker.on_success();
                 if was_open {
-                    tracing::info!(op, "L2 answered again; circuit breaker closed");
+                    tracing::info!(
+                        target: log::L2,
+                        op,
+                        "L2 answered again; circuit breaker closed"
+                    );
                 }
                 return Ok(v);
             }
@@ -136,15 +146,32 @@ impl L2Client {
             Err(_) => L2Error::Timeout(self.policy.timeout),
         };
         Counters::incr(&counters.l2_errors);
-        tracing::debug!(op, error = %error, "L2 operation failed");
-        if self.breaker.on_failure() == Tripped::Opened {
-            Counters::incr(&counters.breaker_opened);
+        tracing::debug!(target: log::L2, op, error = %error, "L2 operation failed");
+        static FAILED: RateLimit = RateLimit::new();
+        if let Some(suppressed) = FAILED.check() {
             tracing::warn!(
+                target: log::L2,
                 op,
                 error = %error,
-                cool_down = ?self.policy.breaker_cool_down,
-                "L2 circuit breaker opened: skipping L2"
+                suppressed,
+                "L2 operation failed; calls go on with L1 and the loader. Check that Redis is \
+                 reachable and answers within the layer's timeout"
             );
+        }
+        if self.breaker.on_failure() == Tripped::Opened {
+            Counters::incr(&counters.breaker_opened);
+            static OPENED: RateLimit = RateLimit::new();
+            if let Some(suppressed) = OPENED.check() {
+                tracing::warn!(
+                    target: log::L2,
+                    op,
+                    error = %error,
+                    cool_down = ?self.policy.breaker_cool_down,
+                    suppressed,
+                    "L2 circuit breaker opened: skipping L2 for the cool-down, then one probe. \
+                     Loads hit the source of truth meanwhile; check Redis"
+                );
+            }
         }
         Err(error)
     }
@@ -171,17 +198,15 @@ impl L2Client {
             Ok(e) if e.codec_id == codec.id() => e,
             Ok(e) => {
                 Counters::incr(&counters.decode_errors);
-                tracing::debug!(
+                decode_error(
                     key,
-                    found = e.codec_id,
-                    expected = codec.id(),
-                    "L2 value has another codec; treated as a miss"
+                    &format!("codec {} where {} was expected", e.codec_id, codec.id()),
                 );
                 return L2Read::Miss;
             }
             Err(error) => {
                 Counters::incr(&counters.decode_errors);
-                tracing::debug!(key, %error, "L2 value is not a valid envelope");
+                decode_error(key, &error);
                 return L2Read::Miss;
             }
         };
@@ -201,7 +226,7 @@ impl L2Client {
             Ok(v) => v,
             Err(error) => {
                 Counters::incr(&counters.decode_errors);
-                tracing::debug!(key, %error, "L2 payload did not decode");
+                decode_error(key, &error);
                 return L2Read::Miss;
             }
         };
@@ -209,7 +234,6 @@ impl L2Client {
             return L2Read::Stale(value);
         }
         Counters::incr(&counters.l2_hits);
-        tracing::trace!(layer = "l2", "hit");
         L2Read::Fresh(L2Hit {
             value,
             envelope,
@@ -249,13 +273,14 @@ impl L2Client {
             Ok(b) => b,
             Err(error) => {
                 Counters::incr(&counters.l2_errors);
-                tracing::warn!(%error, "envelope could not be written");
+                tracing::warn!(target: log::L2, %error, "envelope could not be written");
                 return None;
             }
         };
         if bytes.len() > self.policy.max_value_size {
             Counters::incr(&counters.l2_oversize);
             tracing::debug!(
+                target: log::L2,
                 key,
                 len = bytes.len(),
                 limit = self.policy.max_value_size,
@@ -281,6 +306,7 @@ impl L2Client {
         match written {
             Ok(true) => Counters::incr(&self.counters.l2_writes),
             Ok(false) => tracing::debug!(
+                target: log::L2,
                 key,
                 "key invalidated in L2 during the load; value not written"
             ),
@@ -343,5 +369,22 @@ impl L2Client {
     /// Releases the lock `key` if `token` still holds it.
     pub(crate) async fn unlock(&self, key: &str, token: &str) {
         let _ = self.call("unlock", self.store.unlock(key, token)).await;
+    }
+}
+
+/// An L2 value that did not decode: DEBUG with the key, and a degradation at WARN (rate-limited,
+/// without the key).
+fn decode_error(key: &str, error: &dyn std::fmt::Display) {
+    tracing::debug!(target: log::L2, key, %error, "L2 value did not decode");
+    static DECODE: RateLimit = RateLimit::new();
+    if let Some(suppressed) = DECODE.check() {
+        tracing::warn!(
+            target: log::L2,
+            %error,
+            suppressed,
+            "an L2 value did not decode; it is treated as a miss, reloaded and overwritten. \
+             Another build (other type, codec or format version) may be writing this namespace: \
+             give each incompatible build its own namespace"
+        );
     }
 }

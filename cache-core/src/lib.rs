@@ -33,8 +33,11 @@ pub mod l2;
 mod l2_client;
 mod load_plan;
 mod lock;
+#[doc(hidden)]
+pub mod log;
 #[cfg(feature = "testing")]
 pub mod memory_l2;
+mod metrics;
 #[cfg(all(test, feature = "shuttle"))]
 mod model_checks;
 mod options;
@@ -55,4 +58,4 @@ pub use l2::{BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Po
 #[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;
-pub use stats::Stats;
+pub use stats::{StatField, StatKind, Stats};

@@ -1,6 +1,7 @@
 //! The cross-instance load lock: one instance loads a key while the others wait (bounded) for
 //! its value to appear in L2.
 
+use crate::log::{self, RateLimit};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -82,7 +83,15 @@ impl<'a> LockRequest<'a> {
                 Counters::incr(&self.counters.lock_waits);
             }
             if Instant::now() >= deadline {
-                tracing::warn!("waited a whole lock TTL for another instance's load; loading here");
+                static WAITED: RateLimit = RateLimit::new();
+                if let Some(suppressed) = WAITED.check() {
+                    tracing::warn!(
+                        target: log::L2,
+                        suppressed,
+                        "waited a whole lock TTL for another instance's load; loading here. \
+                         Raise `lock_ttl` above the slowest load"
+                    );
+                }
                 return LockOutcome::Proceed;
             }
             tokio::time::sleep(backoff).await;

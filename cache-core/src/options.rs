@@ -12,7 +12,7 @@ use crate::codec::Codec;
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_core::EntryOptions;
+/// use layercache::EntryOptions;
 /// const PRODUCT: EntryOptions = EntryOptions::new()
 ///     .ttl(Duration::from_secs(300))
 ///     .stale(Duration::from_secs(3600));
@@ -33,6 +33,7 @@ pub struct EntryOptions {
     pub(crate) lock: bool,
     pub(crate) codec: Option<Codec>,
     pub(crate) tags: Cow<'static, [String]>,
+    pub(crate) function: Option<&'static str>,
 }
 
 impl Default for EntryOptions {
@@ -57,6 +58,7 @@ impl EntryOptions {
             lock: false,
             codec: None,
             tags: Cow::Borrowed(&[]),
+            function: None,
         }
     }
 
@@ -125,6 +127,18 @@ impl EntryOptions {
     pub const fn codec(mut self, codec: Codec) -> Self {
         self.codec = Some(codec);
         self
+    }
+
+    /// The path of the function these entries belong to (`#[cached]` sets it to the function's
+    /// module path and name): the `function` label of metrics and field of the call's log span.
+    pub const fn function(mut self, path: &'static str) -> Self {
+        self.function = Some(path);
+        self
+    }
+
+    /// What [`function`](Self::function) set, if anything.
+    pub const fn function_path(&self) -> Option<&'static str> {
+        self.function
     }
 
     /// Rendered tags for bulk invalidation.

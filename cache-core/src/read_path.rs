@@ -8,6 +8,9 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tracing::Instrument;
 
+use crate::log::{self, Outcome};
+use crate::metrics::{self, LoadOutcome};
+
 use crate::cache::Cache;
 use crate::key::CacheKey;
 use crate::l1::{L1Read, RefreshClaim};
@@ -103,7 +106,7 @@ impl Cache {
                 refresh: None,
             } => {
                 Counters::incr(&self.inner.counters.l1_hits);
-                tracing::trace!(layer = "l1", "hit");
+                self.trace_l1_hit(key, opts);
                 Some(value)
             }
             _ => None,
@@ -124,7 +127,7 @@ impl Cache {
         match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
             L1Read::Fresh { value, refresh } => {
                 Counters::incr(&self.inner.counters.l1_hits);
-                tracing::trace!(layer = "l1", "hit");
+                self.trace_l1_hit(key, opts);
                 match refresh.and_then(|e| e.claim_refresh()) {
                     Some(claim) => Lookup::Miss(L1Miss::RefreshDue {
                         current: value,
@@ -176,12 +179,19 @@ impl Cache {
         Fut: Future<Output = Result<V, E>>,
     {
         // Boxed: the hit path stays a small future; a miss pays one allocation.
+        let span = log::call_span(call.opts);
         match miss {
             L1Miss::RefreshDue { current, claim } => {
-                Box::pin(self.refresh_ahead(call, loader, current, claim)).await
+                Box::pin(
+                    self.refresh_ahead(call, loader, current, claim)
+                        .instrument(span),
+                )
+                .await
             }
-            L1Miss::Stale(stale) => Box::pin(self.load_missed(call, loader, Some(stale))).await,
-            L1Miss::Absent => Box::pin(self.load_missed(call, loader, None)).await,
+            L1Miss::Stale(stale) => {
+                Box::pin(self.load_missed(call, loader, Some(stale)).instrument(span)).await
+            }
+            L1Miss::Absent => Box::pin(self.load_missed(call, loader, None).instrument(span)).await,
         }
     }
 
@@ -242,6 +252,7 @@ impl Cache {
                             inner.l1.get::<V>(key.as_str(), &inner.tags)
                         {
                             guard.complete(Arc::new(FlightOutcome::<V, E>::Value(value.clone())));
+                            self.call_done(key, Outcome::L1Hit);
                             return AfterWait::Return(Ok(value));
                         }
                     }
@@ -258,15 +269,20 @@ impl Cache {
                 // Timed out waiting with a stale value in hand: serve it.
                 if let Some(s) = stale.take() {
                     Counters::incr(&inner.counters.stale_served);
+                    self.call_done(key, Outcome::StaleServed);
                     return AfterWait::Return(Ok(s));
                 }
                 continue;
             };
             match waited {
                 Wait::Done(outcome) => match outcome.downcast_ref::<FlightOutcome<V, E>>() {
-                    Some(FlightOutcome::Value(v)) => return AfterWait::Return(Ok(v.clone())),
+                    Some(FlightOutcome::Value(v)) => {
+                        self.call_done(key, Outcome::Coalesced);
+                        return AfterWait::Return(Ok(v.clone()));
+                    }
                     Some(FlightOutcome::Failed(Some(e))) => {
                         if let Some(clone) = call.plan.share_errors {
+                            self.call_done(key, Outcome::Error);
                             return AfterWait::Return(Err(clone(&e.lock())));
                         }
                         return AfterWait::LoadAlone;
@@ -274,11 +290,12 @@ impl Cache {
                     Some(FlightOutcome::Failed(None)) | None => return AfterWait::LoadAlone,
                 },
                 Wait::LeaderGone => {
-                    tracing::debug!("single-flight leader gone; taking over");
+                    tracing::debug!(target: log::CALL, "single-flight leader gone; taking over");
                     if opts.l1 {
                         if let L1Read::Fresh { value, .. } =
                             inner.l1.get::<V>(key.as_str(), &inner.tags)
                         {
+                            self.call_done(key, Outcome::L1Hit);
                             return AfterWait::Return(Ok(value));
                         }
                     }
@@ -352,7 +369,10 @@ impl Cache {
                 let (read, v) = self.l2_read(call, guard).await;
                 version = v;
                 match read {
-                    L2Read::Fresh(hit) => return (Ok(hit.value), true),
+                    L2Read::Fresh(hit) => {
+                        self.call_done(&call.key, Outcome::L2Hit);
+                        return (Ok(hit.value), true);
+                    }
                     L2Read::Stale(v) => {
                         stale.get_or_insert(v);
                     }
@@ -370,7 +390,10 @@ impl Cache {
                 counters: &inner.counters,
             };
             match request.acquire(|| self.l2_fresh(call, guard)).await {
-                LockOutcome::Loaded(v) => return (Ok(v), true),
+                LockOutcome::Loaded(v) => {
+                    self.call_done(&call.key, Outcome::L2Hit);
+                    return (Ok(v), true);
+                }
                 LockOutcome::Held(held) => lock = Some(held),
                 LockOutcome::Proceed => {}
             }
@@ -380,28 +403,36 @@ impl Cache {
         let stamps = self.tag_stamps(&tags, l2.is_some()).await;
 
         Counters::incr(&inner.counters.loads);
-        let span = tracing::debug_span!("layercache.load");
+        let started = std::time::Instant::now();
         let (loaded, stale) = match (opts.timeout, stale) {
-            (Some(t), Some(stale)) => {
-                match tokio::time::timeout(t, loader().instrument(span)).await {
-                    Ok(r) => (r, Some(stale)),
-                    Err(_) => {
-                        Counters::incr(&inner.counters.load_errors);
-                        Counters::incr(&inner.counters.stale_served);
-                        tracing::warn!("loader timed out; serving the stale value (fail-safe)");
-                        if let Some(lock) = lock {
-                            lock.release().await;
-                        }
-                        return (Ok(stale), false);
+            (Some(t), Some(stale)) => match tokio::time::timeout(t, loader()).await {
+                Ok(r) => (r, Some(stale)),
+                Err(_) => {
+                    Counters::incr(&inner.counters.load_errors);
+                    Counters::incr(&inner.counters.stale_served);
+                    self.record_load(opts, LoadOutcome::Timeout, started);
+                    log::stale_served("loader timed out");
+                    self.call_done(&call.key, Outcome::StaleServed);
+                    if let Some(lock) = lock {
+                        lock.release().await;
                     }
+                    return (Ok(stale), false);
                 }
-            }
-            (_, stale) => (loader().instrument(span).await, stale),
+            },
+            (_, stale) => (loader().await, stale),
         };
+        let load_outcome = match &loaded {
+            Ok(_) => LoadOutcome::Ok,
+            Err(_) => LoadOutcome::Error,
+        };
+        self.record_load(opts, load_outcome, started);
         let result = match loaded {
             Ok(value) => {
                 if guard.is_some_and(|g| g.invalidated()) {
-                    tracing::debug!("key invalidated during its load; value returned, not stored");
+                    tracing::debug!(
+                        target: log::CALL,
+                        "key invalidated during its load; value returned, not stored"
+                    );
                 } else if let Some(ttl) = self.store_ttl(call, &value) {
                     let store = Store {
                         ttl,
@@ -411,6 +442,7 @@ impl Cache {
                     };
                     self.store(call, &value, store).await;
                 }
+                self.call_done(&call.key, Outcome::Loaded);
                 (Ok(value), true)
             }
             Err(e) => {
@@ -418,10 +450,14 @@ impl Cache {
                 match stale {
                     Some(s) => {
                         Counters::incr(&inner.counters.stale_served);
-                        tracing::warn!("loader failed; serving the stale value (fail-safe)");
+                        log::stale_served("loader failed");
+                        self.call_done(&call.key, Outcome::StaleServed);
                         (Ok(s), false)
                     }
-                    None => (Err(e), false),
+                    None => {
+                        self.call_done(&call.key, Outcome::Error);
+                        (Err(e), false)
+                    }
                 }
             }
         };
@@ -463,6 +499,8 @@ impl Cache {
             call.plan.unless,
             tokio::runtime::Handle::try_current(),
         ) {
+            // The caller is served the current value at once: its call is an L1 hit.
+            self.call_done(&call.key, Outcome::L1Hit);
             let cache = self.clone();
             // The background task cannot borrow the caller's tag closure: render the tags now.
             let opts = call
@@ -473,25 +511,29 @@ impl Cache {
             let io = call.plan.io;
             let key = call.key;
             let background_current = current.clone();
-            rt.spawn(async move {
-                let plan = LoadPlan {
-                    io,
-                    unless: None,
-                    empty_when,
-                    share_errors: None,
-                    refresher: None,
-                    make_refresher: None,
-                    make_tags: None,
-                };
-                let call = Call::new(&cache, key, &opts, plan);
-                // The claim moves into the task: a panicking refresher drops it while unwinding.
-                let loaded = cache
-                    .refresh_in_flight(&call, || refresher(), background_current)
-                    .await;
-                if loaded {
-                    claim.stored();
+            let span = log::refresh_span(call.opts);
+            rt.spawn(
+                async move {
+                    let plan = LoadPlan {
+                        io,
+                        unless: None,
+                        empty_when,
+                        share_errors: None,
+                        refresher: None,
+                        make_refresher: None,
+                        make_tags: None,
+                    };
+                    let call = Call::new(&cache, key, &opts, plan);
+                    // The claim moves into the task: a panicking refresher drops it while unwinding.
+                    let loaded = cache
+                        .refresh_in_flight(&call, || refresher(), background_current)
+                        .await;
+                    if loaded {
+                        claim.stored();
+                    }
                 }
-            });
+                .instrument(span),
+            );
             return Ok(current);
         }
         // A cancelled caller drops the claim with this future, which releases it.
@@ -532,5 +574,42 @@ impl Cache {
             guard.complete(Arc::new(FlightOutcome::<V, E>::Value(v)));
         }
         fresh
+    }
+}
+
+/// Logging and metrics of one call.
+impl Cache {
+    /// Logs an L1 hit at TRACE; when TRACE is off for `layercache`, one check of the level and
+    /// nothing else (no span, no key rendering, no allocation).
+    #[inline(always)]
+    fn trace_l1_hit(&self, key: &CacheKey, opts: &EntryOptions) {
+        if tracing::enabled!(target: log::CALL, tracing::Level::TRACE) {
+            log::l1_hit(&self.stored_key(key), opts);
+        }
+    }
+
+    /// Records how the call ended on its span (with the key as stored) and logs it at DEBUG.
+    fn call_done(&self, key: &CacheKey, outcome: Outcome) {
+        if tracing::enabled!(target: log::CALL, tracing::Level::DEBUG) {
+            log::call_done(&self.stored_key(key), outcome);
+        }
+    }
+
+    /// The key as the L2 stores it (in Redis: with the namespace generation), else as L1 does.
+    fn stored_key(&self, key: &CacheKey) -> String {
+        match &self.inner.l2 {
+            Some(l2) => l2.client.stored_key(key.as_str()),
+            None => key.as_str().to_owned(),
+        }
+    }
+
+    /// One loader call in the load-duration histogram (feature `metrics`).
+    fn record_load(&self, opts: &EntryOptions, outcome: LoadOutcome, started: std::time::Instant) {
+        metrics::record_load(
+            &self.inner.namespace,
+            opts.function,
+            outcome,
+            started.elapsed(),
+        );
     }
 }

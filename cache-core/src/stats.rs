@@ -33,12 +33,67 @@ impl Counter {
     }
 }
 
+/// Whether a [`Stats`] field is a running total or a level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatKind {
+    /// A running total that only grows (Prometheus `counter`, exported as `layercache_<name>_total`).
+    Counter,
+    /// A level that goes up and down (Prometheus `gauge`, exported as `layercache_<name>`).
+    Gauge,
+}
+
+/// One field of a [`Stats`] snapshot, with its kind and its metric name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatField {
+    /// The field's name in [`Stats`], e.g. `l1_hits`.
+    pub name: &'static str,
+    /// The name it has in the `metrics` facade, e.g. `layercache_l1_hits_total`.
+    pub metric: &'static str,
+    /// Counter or gauge.
+    pub kind: StatKind,
+    /// The value in this snapshot.
+    pub value: u64,
+}
+
+macro_rules! metric_name {
+    (Counter, $name:ident) => {
+        concat!("layercache_", stringify!($name), "_total")
+    };
+    (Gauge, $name:ident) => {
+        concat!("layercache_", stringify!($name))
+    };
+}
+
 macro_rules! stats {
-    ($( $(#[doc = $doc:literal])* $name:ident ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $kind:ident $name:ident ),* $(,)?) => {
         /// A snapshot of the cache's counters (see [`Cache::stats`](crate::Cache::stats)).
+        ///
+        /// Each field says whether it is a **counter** (a running total since the cache was
+        /// built, that only grows) or a **gauge** (a level, that goes up and down);
+        /// [`entries`](Stats::entries) gives the same as data, with each field's metric name.
+        ///
+        /// ```
+        /// use layercache::{Cache, EntryOptions, StatKind};
+        /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+        /// let cache = Cache::builder().namespace("docs").build();
+        /// let opts = EntryOptions::new();
+        /// for _ in 0..3 {
+        ///     let _: u32 = cache.get_or_load("answer", &opts, || async { Ok::<_, std::io::Error>(42) }).await?;
+        /// }
+        /// let stats = cache.stats();
+        /// assert_eq!((stats.loads, stats.l1_hits), (1, 2));
+        /// let gauges: Vec<&str> = stats.entries().iter()
+        ///     .filter(|f| f.kind == StatKind::Gauge).map(|f| f.name).collect();
+        /// assert_eq!(gauges, ["breaker_open", "pending_invalidations"]);
+        /// # Ok::<_, std::io::Error>(()) }).unwrap();
+        /// ```
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
         pub struct Stats {
-            $( $(#[doc = $doc])* pub $name: u64, )*
+            $(
+                #[doc = concat!("**", stringify!($kind), ".** ")]
+                $(#[doc = $doc])*
+                pub $name: u64,
+            )*
         }
 
         /// The live counters behind [`Stats`].
@@ -54,9 +109,20 @@ macro_rules! stats {
         }
 
         impl Stats {
-            /// Every counter as `(name, value)`, e.g. for a metrics exporter.
+            /// Every field as `(name, value)`.
             pub fn fields(&self) -> Vec<(&'static str, u64)> {
                 vec![ $( (stringify!($name), self.$name), )* ]
+            }
+
+            /// Every field with its kind (counter or gauge) and its metric name, e.g. for an
+            /// exporter of your own (the `metrics` feature exports them for you).
+            pub fn entries(&self) -> Vec<StatField> {
+                vec![ $( StatField {
+                    name: stringify!($name),
+                    metric: metric_name!($kind, $name),
+                    kind: StatKind::$kind,
+                    value: self.$name,
+                }, )* ]
             }
         }
     };
@@ -64,47 +130,47 @@ macro_rules! stats {
 
 stats! {
     /// Fresh values served from L1.
-    l1_hits,
+    Counter l1_hits,
     /// Values served from L2 (then copied to L1).
-    l2_hits,
+    Counter l2_hits,
     /// Lookups that found no usable value in any layer.
-    misses,
+    Counter misses,
     /// Loader calls.
-    loads,
+    Counter loads,
     /// Loader calls that returned an error (or panicked, or timed out).
-    load_errors,
+    Counter load_errors,
     /// Stale values served because the loader failed or timed out.
-    stale_served,
+    Counter stale_served,
     /// Callers that waited for another caller's load instead of loading.
-    coalesced,
+    Counter coalesced,
     /// Background or in-band refresh-ahead reloads started.
-    refreshes,
+    Counter refreshes,
     /// L2 operations that failed or timed out.
-    l2_errors,
+    Counter l2_errors,
     /// L2 operations skipped because the breaker was open or invalidations were pending.
-    l2_skipped,
+    Counter l2_skipped,
     /// Times the circuit breaker opened.
-    breaker_opened,
+    Counter breaker_opened,
     /// 1 while the breaker is open, else 0.
-    breaker_open,
+    Gauge breaker_open,
     /// L2 values that did not decode (wrong version, codec or payload).
-    decode_errors,
+    Counter decode_errors,
     /// Values encoded and written to L2.
-    l2_writes,
+    Counter l2_writes,
     /// Values not written to L2 because they were over the size limit.
-    l2_oversize,
+    Counter l2_oversize,
     /// Invalidations this instance sent (key, tag or clear).
-    invalidations_sent,
+    Counter invalidations_sent,
     /// Invalidations received from other instances over the backplane.
-    invalidations_received,
+    Counter invalidations_received,
     /// Invalidations waiting to be replayed to L2 after a failure.
-    pending_invalidations,
+    Gauge pending_invalidations,
     /// Pending invalidations replayed successfully.
-    invalidations_replayed,
+    Counter invalidations_replayed,
     /// Times the backplane reconnected (L1 cleared each time).
-    backplane_reconnects,
+    Counter backplane_reconnects,
     /// Loads that waited on another instance's distributed lock.
-    lock_waits,
+    Counter lock_waits,
 }
 
 impl Counters {

@@ -1,6 +1,7 @@
 //! The write path of one call: a loaded (or `set`) value goes to L2 in its envelope, then to
 //! L1, unless the key was invalidated while it loaded.
 
+use crate::log;
 use std::time::Duration;
 
 use crate::cache::Cache;
@@ -55,7 +56,7 @@ impl Cache {
                 }
                 Err(e) => {
                     Counters::incr(&inner.counters.l2_errors);
-                    tracing::warn!(error = %e, "value could not be encoded for L2; kept in L1 only");
+                    tracing::warn!(target: log::L2, error = %e, "value could not be encoded for L2; kept in L1 only");
                 }
             }
         }
@@ -106,7 +107,7 @@ impl Cache {
             Deadlines {
                 fresh_until: tick_after(at, l1_fresh),
                 stale_until: tick_after(at, envelope.stale_until.remaining_from(now)),
-                refresh_at: refresh_at,
+                refresh_at,
             },
             envelope.tags.clone(),
             weight,

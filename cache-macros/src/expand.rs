@@ -200,9 +200,12 @@ impl Cached<'_> {
             let variant = Ident::new(c.variant, c.lit.span());
             quote!(.codec(::layercache::__private::Codec::#variant))
         });
+        // The function's path labels its metrics and its log span.
+        let name = self.f.ident().to_string();
+        let function = quote!(.function(::core::concat!(::core::module_path!(), "::", #name)));
         quote! {
             const OPTIONS: ::layercache::__private::EntryOptions =
-                ::layercache::__private::EntryOptions::new() #(#durations)* #lock #codec;
+                ::layercache::__private::EntryOptions::new() #function #(#durations)* #lock #codec;
         }
     }
 

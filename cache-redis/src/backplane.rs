@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cache_core::log::{self, RateLimit};
 use cache_core::{BackplaneListener, Invalidation, InvalidationMessage};
 use futures_util::StreamExt;
 use parking_lot::RwLock;
@@ -47,7 +48,7 @@ impl Backplane {
     fn notify(&self, event: &'static str, f: impl Fn(&dyn BackplaneListener)) {
         for listener in self.listeners() {
             if catch_unwind(AssertUnwindSafe(|| f(listener.as_ref()))).is_err() {
-                tracing::error!(event, "backplane listener panicked");
+                tracing::error!(target: log::REDIS, event, "backplane listener panicked");
             }
         }
     }
@@ -76,15 +77,15 @@ impl Backplane {
         let read = self.read_generation(connection, space);
         match tokio::time::timeout(timeout, read).await {
             Ok(Ok(generation)) => {
-                tracing::trace!(generation, "namespace generation refreshed");
+                tracing::trace!(target: log::REDIS, generation, "namespace generation refreshed");
             }
             Ok(Err(e)) => {
                 self.generation.forget();
-                tracing::debug!(error = %e, "could not read the namespace generation");
+                tracing::debug!(target: log::REDIS, error = %e, "could not read the namespace generation");
             }
             Err(_) => {
                 self.generation.forget();
-                tracing::debug!("reading the namespace generation timed out");
+                tracing::debug!(target: log::REDIS, "reading the namespace generation timed out");
             }
         }
     }
@@ -118,7 +119,7 @@ impl Subscriber {
         let mut candidates = self.clients.clone();
         loop {
             let Some(client) = candidates.get(attempt % candidates.len().max(1)).cloned() else {
-                tracing::error!("backplane has no server to subscribe to");
+                tracing::error!(target: log::REDIS, "backplane has no server to subscribe to");
                 return;
             };
             attempt = attempt.wrapping_add(1);
@@ -131,19 +132,25 @@ impl Subscriber {
                         .await;
                     self.backplane.connected.store(true, Ordering::Release);
                     if subscribed_before || failures > 0 {
-                        tracing::info!(
+                        tracing::info!(target: log::REDIS,
                             channel = self.space.channel(),
                             "backplane resubscribed; dropping what may have been missed"
                         );
                         self.backplane.notify("reconnect", |l| l.on_reconnect());
                     } else {
-                        tracing::debug!(channel = self.space.channel(), "backplane subscribed");
+                        tracing::debug!(target: log::REDIS, channel = self.space.channel(), "backplane subscribed");
                     }
                     subscribed_before = true;
                     failures = 0;
                     let reason = self.deliver(sink, stream).await;
                     self.backplane.connected.store(false, Ordering::Release);
-                    tracing::warn!(reason, "backplane subscription dropped; resubscribing");
+                    tracing::warn!(
+                        target: log::REDIS,
+                        reason,
+                        "backplane subscription dropped; resubscribing. Until it is back this \
+                         instance does not hear other instances' invalidations (its L1 is \
+                         cleared when it is); check that Redis is reachable"
+                    );
                     self.backplane.notify("disconnect", |l| l.on_disconnect());
                 }
                 Err(reason) => {
@@ -152,9 +159,20 @@ impl Subscriber {
                     }
                     failures = failures.saturating_add(1);
                     if failures.is_power_of_two() {
-                        tracing::warn!(reason, failures, "backplane cannot subscribe; retrying");
+                        tracing::warn!(
+                            target: log::REDIS,
+                            reason,
+                            failures,
+                            "backplane cannot subscribe; retrying with backoff. Check the Redis \
+                             URL, the network and the ACL (SUBSCRIBE on the channel)"
+                        );
                     } else {
-                        tracing::debug!(reason, failures, "backplane cannot subscribe; retrying");
+                        tracing::debug!(
+                            target: log::REDIS,
+                            reason,
+                            failures,
+                            "backplane cannot subscribe; retrying"
+                        );
                     }
                 }
             }
@@ -176,7 +194,7 @@ impl Subscriber {
             {
                 Ok(Ok(nodes)) => nodes,
                 Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "CLUSTER NODES failed");
+                    tracing::debug!(target: log::REDIS, error = %e, "CLUSTER NODES failed");
                     return;
                 }
                 Err(_) => return,
@@ -194,7 +212,7 @@ impl Subscriber {
             }
             let info = seed.get_connection_info().clone().set_addr(addr);
             if let Ok(client) = Client::open(info) {
-                tracing::debug!(
+                tracing::debug!(target: log::REDIS,
                     host,
                     port,
                     "backplane may subscribe through this cluster node"
@@ -304,7 +322,16 @@ impl Subscriber {
             Ok(m) => m,
             Err(e) => {
                 // The payload is not logged: it holds keys.
-                tracing::warn!(error = %e, "ignoring an undecodable backplane message");
+                static UNDECODABLE: RateLimit = RateLimit::new();
+                if let Some(suppressed) = UNDECODABLE.check() {
+                    tracing::warn!(
+                        target: log::REDIS,
+                        error = %e,
+                        suppressed,
+                        "ignoring an undecodable backplane message: another program, or a \
+                         layercache version with another message format, publishes on this channel"
+                    );
+                }
                 return;
             }
         };
@@ -318,7 +345,7 @@ impl Subscriber {
                 .refresh_generation(&self.connection, &self.space, self.timeout)
                 .await;
         }
-        tracing::trace!(origin = message.origin, "backplane message");
+        tracing::trace!(target: log::REDIS, origin = message.origin, "backplane message");
         self.backplane
             .notify("message", |l| l.on_message(message.clone()));
     }

@@ -1,5 +1,6 @@
 //! [`RedisL2`]: the [`L2`] on Redis.
 
+use cache_core::log;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -185,7 +186,7 @@ impl RedisL2 {
         } = slot;
         let limit = self.inner.settings.policy.max_value_size;
         if value.len() > limit {
-            tracing::debug!(
+            tracing::debug!(target: log::REDIS,
                 key,
                 len = value.len(),
                 limit,
@@ -304,20 +305,20 @@ impl L2 for RedisL2 {
         let space = self.bind(namespace);
         if space.namespace() != namespace {
             if self.inner.settings.namespace.is_none() {
-                tracing::warn!(
+                tracing::warn!(target: log::REDIS,
                     bound = space.namespace(),
                     requested = namespace,
                     "RedisL2 is already bound to another namespace; connect one layer per namespace"
                 );
             } else {
-                tracing::debug!(
+                tracing::debug!(target: log::REDIS,
                     bound = space.namespace(),
                     requested = namespace,
                     "RedisL2 keeps its configured namespace"
                 );
             }
         }
-        tracing::debug!(
+        tracing::debug!(target: log::REDIS,
             namespace = space.namespace(),
             instance_id,
             "RedisL2 attached"
@@ -437,7 +438,7 @@ impl L2 for RedisL2 {
             .on_connection(|mut c| async move { versions::advance(&mut c, &key, floor).await })
             .await?;
         let adopted = self.inner.backplane.generation.adopt(generation);
-        tracing::debug!(
+        tracing::debug!(target: log::REDIS,
             namespace = space.namespace(),
             generation = adopted,
             "L2 cleared"
@@ -480,6 +481,14 @@ impl L2 for RedisL2 {
 
     fn policy(&self) -> L2Policy {
         self.inner.settings.policy
+    }
+
+    fn stored_key(&self, key: &str) -> String {
+        match self.inner.space.get() {
+            // The generation lives in the value record, not in the key name.
+            Some(space) => space.data_key(key),
+            None => key.to_owned(),
+        }
     }
 
     fn backplane_connected(&self) -> bool {

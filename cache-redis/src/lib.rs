@@ -9,8 +9,8 @@
 //! timeout and opens a circuit breaker after repeated failures; this crate only moves bytes.
 //!
 //! ```no_run
-//! # async fn f() -> Result<(), cache_redis::RedisL2Error> {
-//! use cache_redis::RedisL2;
+//! # async fn f() -> Result<(), layercache::RedisL2Error> {
+//! use layercache::RedisL2;
 //! let single = RedisL2::connect("redis://127.0.0.1:6379").await?;
 //! let cluster = RedisL2::cluster(["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"]).await?;
 //! # Ok(()) }

@@ -26,6 +26,8 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Router> {
     let path = settings.db_path.clone();
     let db = tokio::task::spawn_blocking(move || Db::open(&path)).await??;
 
+    // The metrics recorder first, so the cache's figures are recorded from its first call.
+    crate::http::prometheus_handle();
     let mut cache = Cache::builder()
         .namespace(settings.namespace.clone())
         .l1_capacity(50_000)

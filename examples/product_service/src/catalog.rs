@@ -79,4 +79,10 @@ impl ProductService {
     pub fn stats(&self) -> Stats {
         self.cache.stats()
     }
+
+    /// Sets the cache's counters in the installed `metrics` recorder now (a background task of
+    /// the cache also does it every second).
+    pub fn publish_metrics(&self) {
+        self.cache.publish_metrics();
+    }
 }

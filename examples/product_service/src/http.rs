@@ -1,10 +1,10 @@
 //! The HTTP face of the service: routes, JSON errors, `/stats` and Prometheus `/metrics`.
 //!
-//! Metrics go through the `metrics` facade into a Prometheus recorder that each app owns (rather
-//! than one global recorder), so two apps in one process, as in the integration test, each report
-//! their own numbers.
+//! Metrics go through the `metrics` facade into one Prometheus recorder per process: the cache's
+//! own figures (`layercache_…`, published by layercache itself) and this service's request
+//! latencies. Two apps in one process, as in the integration test, share it.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Path, Query, Request, State};
@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use layercache::{RedisL2, Stats, L2};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusRecorder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
 
 use crate::catalog::{ProductService, ServiceError};
@@ -25,25 +25,46 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5,
 ];
 const LATENCY_METRIC: &str = "http_request_duration_seconds";
+/// Upper bounds of the buckets of layercache's load-duration histogram, in seconds.
+const LOAD_BUCKETS: [f64; 10] = [
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+];
+const LOAD_METRIC: &str = "layercache_load_duration_seconds";
+
+/// The process's Prometheus recorder, installed as the global `metrics` recorder on first use
+/// (before the cache is built, so its first load is recorded too).
+pub fn prometheus_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Full(LATENCY_METRIC.into()), &LATENCY_BUCKETS)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full(LOAD_METRIC.into()), &LOAD_BUCKETS)
+            })
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("another metrics recorder is installed; /metrics shows nothing");
+        }
+        handle
+    })
+}
 
 /// What every handler shares.
 pub struct AppState {
     service: ProductService,
     /// The Redis layer, for the readiness check.
     l2: Option<RedisL2>,
-    recorder: PrometheusRecorder,
+    metrics: &'static PrometheusHandle,
 }
 
 /// The routes of one instance; `l2` is the layer its cache uses, if any.
 pub fn router(service: ProductService, l2: Option<RedisL2>) -> Router {
-    let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Full(LATENCY_METRIC.into()), &LATENCY_BUCKETS)
-        .map(PrometheusBuilder::build_recorder)
-        .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
     let state = Arc::new(AppState {
         service,
         l2,
-        recorder,
+        metrics: prometheus_handle(),
     });
     Router::new()
         .route("/products", get(list_products).post(create_product))
@@ -51,7 +72,7 @@ pub fn router(service: ProductService, l2: Option<RedisL2>) -> Router {
         .route("/stats", get(stats))
         .route("/metrics", get(prometheus))
         .route("/ready", get(ready))
-        .route_layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .route_layer(middleware::from_fn(track_latency))
         .with_state(state)
 }
 
@@ -158,30 +179,19 @@ async fn stats(State(app): State<Arc<AppState>>) -> Json<Stats> {
     Json(app.service.stats())
 }
 
-/// Prometheus text: the cache's counters (read at scrape time) and the request latencies.
+/// Prometheus text: the cache's figures (set by layercache, refreshed here so the scrape is
+/// exact) and the request latencies.
 async fn prometheus(State(app): State<Arc<AppState>>) -> impl IntoResponse {
-    let stats = app.service.stats();
-    metrics::with_local_recorder(&app.recorder, || {
-        for (name, value) in stats.fields() {
-            match name {
-                // Levels, not running totals.
-                "breaker_open" | "pending_invalidations" => {
-                    metrics::gauge!(format!("layercache_{name}")).set(value as f64)
-                }
-                _ => metrics::counter!(format!("layercache_{name}_total")).absolute(value),
-            }
-        }
-    });
-    let handle = app.recorder.handle();
-    handle.run_upkeep();
+    app.service.publish_metrics();
+    app.metrics.run_upkeep();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        handle.render(),
+        app.metrics.render(),
     )
 }
 
 /// Records each request's latency by method, route template and status.
-async fn track_latency(State(app): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+async fn track_latency(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().to_string();
     let route = request
@@ -191,9 +201,7 @@ async fn track_latency(State(app): State<Arc<AppState>>, request: Request, next:
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
     let seconds = started.elapsed().as_secs_f64();
-    metrics::with_local_recorder(&app.recorder, || {
-        metrics::histogram!(LATENCY_METRIC, "method" => method, "route" => route, "status" => status)
-            .record(seconds);
-    });
+    metrics::histogram!(LATENCY_METRIC, "method" => method, "route" => route, "status" => status)
+        .record(seconds);
     response
 }
