@@ -13,6 +13,8 @@ pub(crate) struct Breaker {
     open_until: AtomicU64,
     threshold: u32,
     cool_down: Duration,
+    /// The layer's reconnection count last seen (see `L2::reconnections`).
+    reconnections_seen: AtomicU64,
 }
 
 /// What a failure did to the breaker.
@@ -30,6 +32,7 @@ impl Breaker {
             open_until: AtomicU64::new(0),
             threshold: threshold.max(1),
             cool_down,
+            reconnections_seen: AtomicU64::new(0),
         }
     }
 
@@ -54,6 +57,25 @@ impl Breaker {
             .is_ok()
     }
 
+    /// The layer reports how often it reconnected: when that moved while the breaker is open,
+    /// the cool-down ends now and the next call probes the server that just came back.
+    pub(crate) fn note_reconnections(&self, reconnections: u64) {
+        let seen = self.reconnections_seen.load(Acquire);
+        if seen == reconnections
+            || self
+                .reconnections_seen
+                .compare_exchange(seen, reconnections, AcqRel, Acquire)
+                .is_err()
+        {
+            return;
+        }
+        let until = self.open_until.load(Acquire);
+        if until > 1 {
+            // 1 µs after the epoch: already passed, so `allow` lets one probe through.
+            let _ = self.open_until.compare_exchange(until, 1, AcqRel, Acquire);
+        }
+    }
+
     pub(crate) fn is_open(&self) -> bool {
         self.open_until.load(Acquire) != 0
     }
@@ -75,9 +97,60 @@ impl Breaker {
     }
 }
 
+/// One breaker per fault domain of the layer (see `L2::fault_domain`): a Cluster node that
+/// fails opens only its own.
+#[derive(Debug)]
+pub(crate) struct Breakers(Box<[Breaker]>);
+
+impl Breakers {
+    pub(crate) fn new(domains: usize, threshold: u32, cool_down: Duration) -> Self {
+        Breakers(
+            (0..domains.max(1))
+                .map(|_| Breaker::new(threshold, cool_down))
+                .collect(),
+        )
+    }
+
+    /// The breaker of `domain` (a domain the layer did not announce shares one).
+    pub(crate) fn of(&self, domain: usize) -> &Breaker {
+        &self.0[domain % self.0.len()]
+    }
+
+    pub(crate) fn any_open(&self) -> bool {
+        self.0.iter().any(Breaker::is_open)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_domain_opens_alone() {
+        let b = Breakers::new(3, 1, Duration::from_secs(3600));
+        assert_eq!(b.of(1).on_failure(), Tripped::Opened);
+        assert!(!b.of(1).allow() && !b.of(4).allow(), "4 wraps to 1");
+        assert!(b.of(0).allow() && b.of(2).allow());
+        assert!(b.any_open());
+        assert!(
+            Breakers::new(0, 1, Duration::ZERO).of(7).allow(),
+            "at least one"
+        );
+    }
+
+    #[test]
+    fn a_reconnected_layer_is_probed_before_the_cool_down_ends() {
+        let b = Breaker::new(1, Duration::from_secs(3600));
+        b.note_reconnections(0);
+        assert_eq!(b.on_failure(), Tripped::Opened);
+        b.note_reconnections(0);
+        assert!(!b.allow(), "nothing changed: the cool-down holds");
+        b.note_reconnections(1);
+        assert!(b.allow(), "the layer reconnected: one probe now");
+        assert!(!b.allow(), "only one");
+        b.note_reconnections(1);
+        assert!(!b.allow(), "the same reconnection does not probe twice");
+    }
 
     #[test]
     fn opens_after_threshold_and_probes_once_after_cool_down() {

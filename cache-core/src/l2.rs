@@ -19,9 +19,17 @@ pub enum L2Error {
     /// The circuit breaker is open: L2 is being skipped for a cool-down.
     #[error("L2 circuit breaker is open")]
     BreakerOpen,
-    /// Connection, protocol or server error.
+    /// The layer could not be reached or answered in a way that says the server (or node) is
+    /// unwell: a connection or protocol error, a server that is loading, read-only or failing
+    /// over. Counts towards the circuit breaker.
     #[error("L2 backend error: {0}")]
     Backend(String),
+    /// The server answered but refused this one operation: the key holds something this layer
+    /// did not write (wrong type, a record that does not parse), the user may not touch this key,
+    /// or the server is out of memory for a write. A miss or a failed write for that key,
+    /// counted in `l2_refused`; it says the server is reachable, so it never opens the breaker.
+    #[error("L2 refused the operation: {0}")]
+    Refused(String),
     /// The value is over the size limit and was not written.
     #[error("value of {len} bytes is over the L2 limit of {limit} bytes")]
     TooLarge {
@@ -30,6 +38,18 @@ pub enum L2Error {
         /// The limit.
         limit: usize,
     },
+}
+
+/// What an L2 operation touches, so the cache can pick the circuit breaker of the part of the
+/// layer that serves it (see [`L2::fault_domain`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum L2Target<'a> {
+    /// The value of this cache key.
+    Value(&'a str),
+    /// The distributed lock of this name.
+    Lock(&'a str),
+    /// The layer's shared records: tag versions, the namespace generation, the backplane.
+    Shared,
 }
 
 /// What an instance tells the others after an invalidation.
@@ -206,6 +226,26 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// name it. Default: `key` itself.
     fn stored_key(&self, key: &str) -> String {
         key.to_owned()
+    }
+
+    /// How many independent parts serve the layer (e.g. the masters of a Redis Cluster). The
+    /// cache keeps one circuit breaker per part, so a part that fails turns L2 off only for what
+    /// it serves. Read once when the cache is built. The default is 1.
+    fn fault_domains(&self) -> usize {
+        1
+    }
+
+    /// Which part (below [`fault_domains`](L2::fault_domains)) serves `target`. The default is 0.
+    fn fault_domain(&self, target: L2Target<'_>) -> usize {
+        let _ = target;
+        0
+    }
+
+    /// How many times the layer's connection came back after being lost. When it moves while
+    /// the circuit breaker is open, the cache probes the layer at once instead of waiting out the
+    /// cool-down. The default (always 0) leaves the cool-down alone.
+    fn reconnections(&self) -> u64 {
+        0
     }
 
     /// Whether the backplane subscription is currently up (true for layers without one).

@@ -7,11 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::breaker::{Breaker, Tripped};
+use crate::breaker::{Breakers, Tripped};
 use crate::clock::UnixMillis;
 use crate::codec::Codec;
 use crate::envelope::{Envelope, TagStamp};
-use crate::l2::{Invalidation, InvalidationMessage, L2Error, L2Policy, L2};
+use crate::l2::{Invalidation, InvalidationMessage, L2Error, L2Policy, L2Target, L2};
 use crate::load_plan::ValueIo;
 use crate::stats::Counters;
 use crate::tag_versions::TagVersions;
@@ -66,7 +66,8 @@ pub(crate) enum WriteIf {
 pub(crate) struct L2Client {
     store: Arc<dyn L2>,
     policy: L2Policy,
-    breaker: Breaker,
+    /// One per fault domain of the layer (a Cluster's masters): a failing one opens alone.
+    breakers: Breakers,
     counters: Arc<Counters>,
     tags: Arc<TagVersions>,
     /// This instance's id: the origin of its backplane messages and lock tokens.
@@ -88,7 +89,11 @@ impl L2Client {
     ) -> Self {
         let policy = store.policy();
         L2Client {
-            breaker: Breaker::new(policy.breaker_failures, policy.breaker_cool_down),
+            breakers: Breakers::new(
+                store.fault_domains(),
+                policy.breaker_failures,
+                policy.breaker_cool_down,
+            ),
             store,
             policy,
             counters,
@@ -105,8 +110,9 @@ impl L2Client {
         self.origin
     }
 
+    /// Whether any breaker is open.
     pub(crate) fn breaker_open(&self) -> bool {
-        self.breaker.is_open()
+        self.breakers.any_open()
     }
 
     /// The key the L2 stores `key` under (for logs).
@@ -114,21 +120,25 @@ impl L2Client {
         self.store.stored_key(key)
     }
 
-    /// Runs one L2 operation under the breaker and the timeout, counting failures.
+    /// Runs one L2 operation under the breaker of what it touches and the timeout, counting
+    /// failures.
     pub(crate) async fn call<T>(
         &self,
         op: &'static str,
+        target: L2Target<'_>,
         fut: impl Future<Output = Result<T, L2Error>>,
     ) -> Result<T, L2Error> {
         let counters = &self.counters;
-        if UNGUARDED.try_with(|_| ()).is_err() && !self.breaker.allow() {
+        let breaker = self.breakers.of(self.store.fault_domain(target));
+        breaker.note_reconnections(self.store.reconnections());
+        if UNGUARDED.try_with(|_| ()).is_err() && !breaker.allow() {
             Counters::incr(&counters.l2_skipped);
             return Err(L2Error::BreakerOpen);
         }
-        let was_open = self.breaker.is_open();
+        let was_open = breaker.is_open();
         let error = match tokio::time::timeout(self.policy.timeout, fut).await {
             Ok(Ok(v)) => {
-                self.breaker.on_success();
+                breaker.on_success();
                 if was_open {
                     tracing::info!(
                         target: log::L2,
@@ -141,6 +151,18 @@ impl L2Client {
             Ok(Err(L2Error::TooLarge { len, limit })) => {
                 Counters::incr(&counters.l2_oversize);
                 return Err(L2Error::TooLarge { len, limit });
+            }
+            Ok(Err(L2Error::Refused(reason))) => {
+                // The server answered: it is reachable, only this key or write is refused.
+                breaker.on_success();
+                Counters::incr(&counters.l2_refused);
+                tracing::debug!(
+                    target: log::L2,
+                    op,
+                    reason,
+                    "L2 refused the operation for this key"
+                );
+                return Err(L2Error::Refused(reason));
             }
             Ok(Err(e)) => e,
             Err(_) => L2Error::Timeout(self.policy.timeout),
@@ -158,7 +180,7 @@ impl L2Client {
                  reachable and answers within the layer's timeout"
             );
         }
-        if self.breaker.on_failure() == Tripped::Opened {
+        if breaker.on_failure() == Tripped::Opened {
             Counters::incr(&counters.breaker_opened);
             static OPENED: RateLimit = RateLimit::new();
             if let Some(suppressed) = OPENED.check() {
@@ -184,7 +206,10 @@ impl L2Client {
         codec: Codec,
         io: ValueIo<V>,
     ) -> (L2Read<V>, Option<u64>) {
-        match self.call("get", self.store.get_versioned(key)).await {
+        match self
+            .call("get", L2Target::Value(key), self.store.get_versioned(key))
+            .await
+        {
             Ok((Some(bytes), version)) => (self.open(key, &bytes, codec, io).await, Some(version)),
             Ok((None, version)) => (L2Read::Miss, Some(version)),
             Err(_) => (L2Read::Unavailable, None),
@@ -245,7 +270,11 @@ impl L2Client {
     async fn tags_still_valid(&self, stamps: &[TagStamp]) -> Option<bool> {
         let names: Vec<String> = stamps.iter().map(|s| s.tag.clone()).collect();
         match self
-            .call("tag_versions", self.store.tag_versions(&names))
+            .call(
+                "tag_versions",
+                L2Target::Shared,
+                self.store.tag_versions(&names),
+            )
             .await
         {
             Ok(versions) => {
@@ -260,7 +289,7 @@ impl L2Client {
 
     /// The key's L2 version alone (a refresh skips the value read but still needs it).
     pub(crate) async fn version(&self, key: &str) -> Option<u64> {
-        self.call("get", self.store.get_versioned(key))
+        self.call("get", L2Target::Value(key), self.store.get_versioned(key))
             .await
             .ok()
             .map(|(_, v)| v)
@@ -295,11 +324,15 @@ impl L2Client {
     pub(crate) async fn write(&self, key: &str, bytes: Vec<u8>, ttl: Duration, condition: WriteIf) {
         let written = match condition {
             WriteIf::Version(v) => {
-                self.call("set", self.store.set_if_version(key, bytes, ttl, v))
-                    .await
+                self.call(
+                    "set",
+                    L2Target::Value(key),
+                    self.store.set_if_version(key, bytes, ttl, v),
+                )
+                .await
             }
             WriteIf::Always => self
-                .call("set", self.store.set(key, bytes, ttl))
+                .call("set", L2Target::Value(key), self.store.set(key, bytes, ttl))
                 .await
                 .map(|()| true),
         };
@@ -317,7 +350,11 @@ impl L2Client {
     /// Learns the L2 versions of `tags` (best effort), then stamps them.
     pub(crate) async fn tag_stamps(&self, tags: &[String]) -> Vec<TagStamp> {
         if let Ok(versions) = self
-            .call("tag_versions", self.store.tag_versions(tags))
+            .call(
+                "tag_versions",
+                L2Target::Shared,
+                self.store.tag_versions(tags),
+            )
             .await
         {
             for (t, v) in tags.iter().zip(versions) {
@@ -329,17 +366,24 @@ impl L2Client {
 
     /// Deletes `key` (and moves its version forward).
     pub(crate) async fn delete(&self, key: &str) -> bool {
-        self.call("delete", self.store.delete(key)).await.is_ok()
+        self.call("delete", L2Target::Value(key), self.store.delete(key))
+            .await
+            .is_ok()
     }
 
     /// Drops every entry of the namespace.
     pub(crate) async fn clear(&self) -> bool {
-        self.call("clear", self.store.clear()).await.is_ok()
+        self.call("clear", L2Target::Shared, self.store.clear())
+            .await
+            .is_ok()
     }
 
     /// Bumps `tag`'s version in L2 and learns the new one.
     pub(crate) async fn bump_tag(&self, tag: &str) -> Option<u64> {
-        let version = self.call("bump_tag", self.store.bump_tag(tag)).await.ok()?;
+        let version = self
+            .call("bump_tag", L2Target::Shared, self.store.bump_tag(tag))
+            .await
+            .ok()?;
         self.tags.raise(tag, version);
         Some(version)
     }
@@ -350,7 +394,7 @@ impl L2Client {
             origin: self.origin,
             invalidation,
         };
-        self.call("publish", self.store.publish(&message))
+        self.call("publish", L2Target::Shared, self.store.publish(&message))
             .await
             .is_ok()
     }
@@ -362,13 +406,19 @@ impl L2Client {
         token: &str,
         ttl: Duration,
     ) -> Result<bool, L2Error> {
-        self.call("try_lock", self.store.try_lock(key, token, ttl))
-            .await
+        self.call(
+            "try_lock",
+            L2Target::Lock(key),
+            self.store.try_lock(key, token, ttl),
+        )
+        .await
     }
 
     /// Releases the lock `key` if `token` still holds it.
     pub(crate) async fn unlock(&self, key: &str, token: &str) {
-        let _ = self.call("unlock", self.store.unlock(key, token)).await;
+        let _ = self
+            .call("unlock", L2Target::Lock(key), self.store.unlock(key, token))
+            .await;
     }
 }
 

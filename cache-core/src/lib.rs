@@ -54,7 +54,9 @@ pub use builder::CacheBuilder;
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, CustomCodec};
 pub use key::{CacheKey, KeyBuilder, KeyPart, KeyPartWriter};
-pub use l2::{BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Policy, L2};
+pub use l2::{
+    BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Policy, L2Target, L2,
+};
 #[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;

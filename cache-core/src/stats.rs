@@ -147,6 +147,10 @@ stats! {
     Counter refreshes,
     /// L2 operations that failed or timed out.
     Counter l2_errors,
+    /// L2 operations the server refused for one key (wrong type, a record that does not parse,
+    /// no permission on the key, out of memory on a write): a miss or a failed write for that
+    /// key, never a reason to open the breaker.
+    Counter l2_refused,
     /// L2 operations skipped because the breaker was open or invalidations were pending.
     Counter l2_skipped,
     /// Times the circuit breaker opened.

@@ -18,12 +18,10 @@ use redis::{Client, ConnectionAddr};
 
 use crate::connection::SharedConnection;
 use crate::generation::KnownGeneration;
+use crate::hedged;
 use crate::keys::KeySpace;
 use crate::versions::{self, TagFloors};
 
-/// First pause before resubscribing; doubled per failed attempt up to [`MAX_BACKOFF`].
-const MIN_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// Tags checked against Redis per health interval (see [`Subscriber::check_tags`]).
 const TAGS_PER_CHECK: usize = 256;
 /// The origin of the messages the layer sends itself (repaired tag versions): no cache's id, so
@@ -91,12 +89,6 @@ impl Backplane {
     }
 }
 
-fn backoff(failures: u32) -> Duration {
-    MIN_BACKOFF
-        .saturating_mul(1u32 << failures.min(16))
-        .min(MAX_BACKOFF)
-}
-
 /// Keeps a subscription to the namespace's channel up, forever, and delivers its messages.
 pub(crate) struct Subscriber {
     /// Where to subscribe: the server, or the cluster's seed nodes.
@@ -113,70 +105,87 @@ pub(crate) struct Subscriber {
 
 impl Subscriber {
     pub(crate) async fn run(self) {
-        let mut failures: u32 = 0;
         let mut subscribed_before = false;
-        let mut attempt: usize = 0;
         let mut candidates = self.clients.clone();
+        if candidates.is_empty() {
+            tracing::error!(target: log::REDIS, "backplane has no server to subscribe to");
+            return;
+        }
+        let this = &self;
         loop {
-            let Some(client) = candidates.get(attempt % candidates.len().max(1)).cloned() else {
-                tracing::error!(target: log::REDIS, "backplane has no server to subscribe to");
-                return;
+            let mut failures: u32 = 0;
+            let mut rounds: u32 = 0;
+            let (sink, stream) = loop {
+                if self.cluster && (subscribed_before || rounds > 0) {
+                    self.add_cluster_nodes(&mut candidates).await;
+                }
+                rounds = rounds.saturating_add(1);
+                let candidates = &candidates;
+                // Several attempts in flight (see `hedged`): the first after Redis is back wins.
+                let round = hedged::first_success(
+                    |n| {
+                        let client = candidates[n % candidates.len()].clone();
+                        async move { this.subscribe(&client).await }
+                    },
+                    |reason: String| {
+                        failures = failures.saturating_add(1);
+                        if failures.is_power_of_two() {
+                            tracing::warn!(
+                                target: log::REDIS,
+                                reason,
+                                failures,
+                                "backplane cannot subscribe; retrying. Check the Redis URL, the \
+                                 network and the ACL (SUBSCRIBE on the channel)"
+                            );
+                        } else {
+                            tracing::debug!(
+                                target: log::REDIS,
+                                reason,
+                                failures,
+                                "backplane cannot subscribe; retrying"
+                            );
+                        }
+                    },
+                );
+                if !self.cluster {
+                    break round.await;
+                }
+                // In a Cluster, look the nodes up again every connect timeout.
+                if let Ok(pair) = tokio::time::timeout(self.timeout, round).await {
+                    break pair;
+                }
             };
-            attempt = attempt.wrapping_add(1);
-            match self.subscribe(&client).await {
-                Ok((sink, stream)) => {
-                    // Subscribed first, then generation and listeners: whatever is published
-                    // from here on is delivered after the listeners dropped what they missed.
-                    self.backplane
-                        .refresh_generation(&self.connection, &self.space, self.timeout)
-                        .await;
-                    self.backplane.connected.store(true, Ordering::Release);
-                    if subscribed_before || failures > 0 {
-                        tracing::info!(target: log::REDIS,
-                            channel = self.space.channel(),
-                            "backplane resubscribed; dropping what may have been missed"
-                        );
-                        self.backplane.notify("reconnect", |l| l.on_reconnect());
-                    } else {
-                        tracing::debug!(target: log::REDIS, channel = self.space.channel(), "backplane subscribed");
-                    }
-                    subscribed_before = true;
-                    failures = 0;
-                    let reason = self.deliver(sink, stream).await;
-                    self.backplane.connected.store(false, Ordering::Release);
-                    tracing::warn!(
-                        target: log::REDIS,
-                        reason,
-                        "backplane subscription dropped; resubscribing. Until it is back this \
-                         instance does not hear other instances' invalidations (its L1 is \
-                         cleared when it is); check that Redis is reachable"
-                    );
-                    self.backplane.notify("disconnect", |l| l.on_disconnect());
-                }
-                Err(reason) => {
-                    if self.cluster {
-                        self.add_cluster_nodes(&mut candidates).await;
-                    }
-                    failures = failures.saturating_add(1);
-                    if failures.is_power_of_two() {
-                        tracing::warn!(
-                            target: log::REDIS,
-                            reason,
-                            failures,
-                            "backplane cannot subscribe; retrying with backoff. Check the Redis \
-                             URL, the network and the ACL (SUBSCRIBE on the channel)"
-                        );
-                    } else {
-                        tracing::debug!(
-                            target: log::REDIS,
-                            reason,
-                            failures,
-                            "backplane cannot subscribe; retrying"
-                        );
-                    }
-                }
+            // Subscribed first, then generation and listeners: whatever is published from here
+            // on is delivered after the listeners dropped what they missed.
+            self.backplane
+                .refresh_generation(&self.connection, &self.space, self.timeout)
+                .await;
+            self.backplane.connected.store(true, Ordering::Release);
+            if subscribed_before || failures > 0 {
+                tracing::info!(
+                    target: log::REDIS,
+                    channel = self.space.channel(),
+                    "backplane resubscribed; dropping what may have been missed"
+                );
+                self.backplane.notify("reconnect", |l| l.on_reconnect());
+            } else {
+                tracing::debug!(
+                    target: log::REDIS,
+                    channel = self.space.channel(),
+                    "backplane subscribed"
+                );
             }
-            tokio::time::sleep(backoff(failures)).await;
+            subscribed_before = true;
+            let reason = self.deliver(sink, stream).await;
+            self.backplane.connected.store(false, Ordering::Release);
+            tracing::warn!(
+                target: log::REDIS,
+                reason,
+                "backplane subscription dropped; resubscribing. Until it is back this instance \
+                 does not hear other instances' invalidations (its L1 is cleared when it is); \
+                 check that Redis is reachable"
+            );
+            self.backplane.notify("disconnect", |l| l.on_disconnect());
         }
     }
 
@@ -318,6 +327,10 @@ impl Subscriber {
     }
 
     async fn handle(&self, payload: &[u8]) {
+        if payload.is_empty() {
+            // The permission probe's `PUBLISH`: says nothing.
+            return;
+        }
         let message: InvalidationMessage = match serde_json::from_slice(payload) {
             Ok(m) => m,
             Err(e) => {
@@ -432,12 +445,5 @@ e5 ::1:7003@17003 slave a1 0 0 1 connected";
             live_nodes(reply),
             vec![("127.0.0.1", 7000), ("127.0.0.1", 7001), ("::1", 7003)]
         );
-    }
-
-    #[test]
-    fn backoff_grows_and_is_capped() {
-        assert_eq!(backoff(0), MIN_BACKOFF);
-        assert_eq!(backoff(1), MIN_BACKOFF * 2);
-        assert_eq!(backoff(40), MAX_BACKOFF);
     }
 }

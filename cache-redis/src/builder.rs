@@ -1,17 +1,20 @@
 //! [`RedisL2Builder`]: where to connect and how the cache should treat the layer.
 
+use cache_core::log;
 use std::time::Duration;
 
 use cache_core::L2Policy;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::{AsyncConnectionConfig, Client};
 
 use crate::connection::SharedConnection;
 use crate::error::{connect_error, redact_url, RedisL2Error};
+use crate::kept_connection::{KeepSettings, KeptConnection};
 use crate::layer::RedisL2;
+use crate::permissions::{Probe, PLACEHOLDER_NAMESPACE};
 use crate::runtime::LayerRuntime;
 use crate::settings::{Settings, Topology};
+use crate::slots::SlotRanges;
 
 /// Configures and connects a [`RedisL2`].
 ///
@@ -206,7 +209,32 @@ impl RedisL2Builder {
 
         let runtime = LayerRuntime::start().map_err(RedisL2Error::Runtime)?;
         let connection = runtime.enter(self.connect(&clients)).await?;
+        if let SharedConnection::Single(kept) = &connection {
+            runtime.spawn(std::sync::Arc::clone(kept).keep());
+        }
+        let probe = Probe {
+            connection: connection.clone(),
+            subscriber: self.backplane.then(|| clients.first().cloned()).flatten(),
+            cluster: matches!(self.topology, Topology::Cluster(_)),
+            timeout: self.connect_timeout,
+            url: urls.first().cloned().unwrap_or_default(),
+        };
+        let (namespace, keys_known) = match &self.namespace {
+            Some(namespace) => (namespace.as_str(), true),
+            None => (PLACEHOLDER_NAMESPACE, false),
+        };
+        runtime.enter(probe.run(namespace, keys_known)).await?;
+        let probe_at_attach = (!keys_known).then_some(probe);
+        let slot_ranges = match &connection {
+            SharedConnection::Cluster(_) => {
+                runtime
+                    .enter(slot_ranges(&connection, self.connect_timeout))
+                    .await
+            }
+            SharedConnection::Single(_) => SlotRanges::default(),
+        };
         let settings = Settings {
+            slot_ranges,
             topology: self.topology,
             namespace: self.namespace,
             policy: self.policy,
@@ -215,7 +243,7 @@ impl RedisL2Builder {
             health_interval: self.health_interval,
             tombstone_ttl: self.tombstone_ttl,
         };
-        Ok(RedisL2::assemble(connection, clients, settings, runtime).await)
+        Ok(RedisL2::assemble(connection, clients, settings, runtime, probe_at_attach).await)
     }
 }
 
@@ -244,30 +272,28 @@ impl RedisL2Builder {
         let timeout = self.connect_timeout;
         match (&self.topology, clients) {
             (Topology::Single(url), [client]) => {
-                // A plain connection first: a refused password fails here at once, where the
-                // manager would retry it with back-off.
-                let probe_config = AsyncConnectionConfig::new()
+                // A plain connection: a refused password fails here at once, never in a retry
+                // loop. The keeper replaces it whenever it stops answering.
+                let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout));
-                let mut probe = client
-                    .get_multiplexed_async_connection_with_config(&probe_config)
+                let mut connection = client
+                    .get_multiplexed_async_connection_with_config(&config)
                     .await
                     .map_err(|e| connect_error(url, e))?;
-                ping(&mut probe, timeout)
+                ping(&mut connection, timeout)
                     .await
                     .map_err(|e| connect_error(url, e))?;
-                drop(probe);
-
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(timeout))
-                    .set_response_timeout(Some(timeout))
-                    .set_min_delay(Duration::from_millis(10))
-                    .set_max_delay(Duration::from_millis(500))
-                    .set_number_of_retries(8);
-                let manager = ConnectionManager::new_with_config(client.clone(), config)
-                    .await
-                    .map_err(|e| connect_error(url, e))?;
-                Ok(SharedConnection::Single(manager))
+                let kept = KeptConnection::new(
+                    client.clone(),
+                    config,
+                    connection,
+                    KeepSettings {
+                        timeout,
+                        health_interval: self.health_interval,
+                    },
+                );
+                Ok(SharedConnection::Single(kept))
             }
             (Topology::Cluster(urls), _) => {
                 let first = urls.first().map(String::as_str).unwrap_or_default();
@@ -351,5 +377,20 @@ impl RedisL2 {
         RedisL2Builder::new(Topology::Cluster(
             urls.into_iter().map(Into::into).collect(),
         ))
+    }
+}
+
+/// The Cluster's slot ranges, for a breaker per master (one breaker for all if unreadable).
+async fn slot_ranges(connection: &SharedConnection, timeout: Duration) -> SlotRanges {
+    let mut connection = connection.clone();
+    let mut cmd = redis::cmd("CLUSTER");
+    cmd.arg("SLOTS");
+    match tokio::time::timeout(timeout, cmd.query_async::<redis::Value>(&mut connection)).await {
+        Ok(Ok(reply)) => SlotRanges::from_reply(&reply),
+        Ok(Err(e)) => {
+            tracing::warn!(target: log::REDIS, error = %e, "CLUSTER SLOTS failed; one circuit breaker for all nodes");
+            SlotRanges::default()
+        }
+        Err(_) => SlotRanges::default(),
     }
 }

@@ -1,17 +1,21 @@
-//! The one shared connection: a single server's `ConnectionManager` or a Cluster connection.
+//! The one shared connection: a single server's [`KeptConnection`] or a Cluster connection.
 //!
 //! Both multiplex every caller's commands over long-lived sockets and reconnect by themselves;
 //! cloning one is cloning a handle.
 
-use redis::aio::{ConnectionLike, ConnectionManager};
+use std::sync::Arc;
+
+use redis::aio::ConnectionLike;
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use crate::kept_connection::KeptConnection;
 
 /// The multiplexed, auto-reconnecting connection all callers share.
 #[derive(Clone)]
 pub(crate) enum SharedConnection {
-    /// One server (or a primary), through redis-rs's reconnecting manager.
-    Single(ConnectionManager),
+    /// One server (or a primary), replaced as soon as it stops answering.
+    Single(Arc<KeptConnection>),
     /// A Redis Cluster: commands are routed by hash slot, topology changes are followed.
     Cluster(ClusterConnection),
 }
@@ -28,7 +32,7 @@ impl std::fmt::Debug for SharedConnection {
 impl ConnectionLike for SharedConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
-            SharedConnection::Single(c) => c.req_packed_command(cmd),
+            SharedConnection::Single(c) => Box::pin(c.send(cmd)),
             SharedConnection::Cluster(c) => c.req_packed_command(cmd),
         }
     }
@@ -40,15 +44,26 @@ impl ConnectionLike for SharedConnection {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         match self {
-            SharedConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            SharedConnection::Single(c) => Box::pin(c.send_pipeline(pipeline, offset, count)),
             SharedConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
         }
     }
 
     fn get_db(&self) -> i64 {
         match self {
-            SharedConnection::Single(c) => c.get_db(),
+            SharedConnection::Single(c) => c.db(),
             SharedConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+impl SharedConnection {
+    /// How many times the connection came back after being lost (0 for a Cluster, whose
+    /// connection follows the topology by itself).
+    pub(crate) fn recovered(&self) -> u64 {
+        match self {
+            SharedConnection::Single(c) => c.recovered(),
+            SharedConnection::Cluster(_) => 0,
         }
     }
 }

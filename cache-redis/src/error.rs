@@ -41,6 +41,18 @@ pub enum RedisL2Error {
         #[source]
         source: RedisError,
     },
+    /// The user may not run a command the layer needs, or not on this namespace's keys or
+    /// channel (see the ACL in cache-redis's README). Checked at connect by running each kind of
+    /// command once on probe keys.
+    #[error("the Redis user at `{url}` may not {what}: {reason}")]
+    Permission {
+        /// The URL, password redacted.
+        url: String,
+        /// The command, and the key pattern or channel it was refused on, if any.
+        what: String,
+        /// The server's answer.
+        reason: String,
+    },
     /// The layer's background runtime thread could not be started.
     #[error("could not start the RedisL2 runtime thread: {0}")]
     Runtime(#[source] std::io::Error),
@@ -79,6 +91,14 @@ pub(crate) fn is_auth_error(e: &RedisError) -> bool {
 /// Classifies a failure at connect time.
 pub(crate) fn connect_error(url: &str, e: RedisError) -> RedisL2Error {
     let url = redact_url(url);
+    if e.code() == Some("NOPERM") {
+        // The only command sent while connecting.
+        return RedisL2Error::Permission {
+            url,
+            what: "run `PING`".into(),
+            reason: e.to_string(),
+        };
+    }
     if is_auth_error(&e) {
         RedisL2Error::Auth {
             url,
@@ -89,9 +109,48 @@ pub(crate) fn connect_error(url: &str, e: RedisError) -> RedisL2Error {
     }
 }
 
-/// A Redis error as the cache sees it. The message carries no value (Redis never echoes one).
-pub(crate) fn backend(e: RedisError) -> L2Error {
-    L2Error::Backend(e.to_string())
+/// A Redis error as the cache sees it: [`L2Error::Refused`] when the server answered and refused
+/// only this operation, [`L2Error::Backend`] when the server or the link is unwell. The message
+/// carries no value (Redis never echoes one).
+pub(crate) fn classify(e: RedisError) -> L2Error {
+    if refuses_only_this_operation(&e) {
+        L2Error::Refused(e.to_string())
+    } else {
+        L2Error::Backend(e.to_string())
+    }
+}
+
+/// A reply that could not be read as what the operation expects (a record someone else wrote):
+/// the server is fine, this key is not.
+pub(crate) fn unreadable_reply(e: impl std::fmt::Display) -> L2Error {
+    L2Error::Refused(format!("unexpected reply: {e}"))
+}
+
+/// Whether the server answered `e` for this one command while staying healthy: the key holds the
+/// wrong type or a value that does not parse (`WRONGTYPE`, `ERR value is not an integer`, a
+/// script error), the user may not run it on this key (`NOPERM`), or a write does not fit
+/// (`OOM`). Everything else (I/O, timeouts, a server that is loading, read-only, busy or in a
+/// failing cluster) says the server or the link is unwell, which is what the breaker is for.
+fn refuses_only_this_operation(e: &RedisError) -> bool {
+    use redis::ServerErrorKind as S;
+    match e.kind() {
+        ErrorKind::Server(S::ResponseError | S::ExecAbort | S::NoPerm | S::CrossSlot) => {
+            !is_server_wide_response(e)
+        }
+        // Loading, read-only, cluster down, redirections, busy scripts: the server's state.
+        ErrorKind::Server(_) => false,
+        // A code redis-rs does not know by name: the per-key ones are refusals.
+        ErrorKind::Extension => {
+            matches!(e.code(), Some("WRONGTYPE" | "OOM" | "NOPERM" | "EXECABORT"))
+        }
+        _ => false,
+    }
+}
+
+/// `ERR …` replies that are about the server, not the command.
+fn is_server_wide_response(e: &RedisError) -> bool {
+    e.detail()
+        .is_some_and(|detail| detail.starts_with("max number of clients"))
 }
 
 #[cfg(test)]

@@ -5,25 +5,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2};
+use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2Target, L2};
 use redis::{Client, Script, Value};
 
 use crate::backplane::{Backplane, GenerationPoller, Subscriber};
 use crate::connection::SharedConnection;
-use crate::error::backend;
+use crate::error::{classify, unreadable_reply};
 use crate::keys::KeySpace;
+use crate::lock;
+use crate::permissions::{self, Probe};
+use crate::read::{self, Stored};
 use crate::record::{self, Record};
 use crate::runtime::LayerRuntime;
 use crate::settings::{Settings, Topology};
 use crate::versions;
-
-/// Deletes a lock only while it still holds the caller's token, so a holder whose lock expired
-/// and was taken by someone else cannot release the new holder's lock.
-const UNLOCK: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0";
 
 /// How far (µs) ahead of the known generation a value's generation may be for the reader to
 /// adopt it: generations are server times, so a day ahead is garbage, not a newer clear.
@@ -72,10 +67,14 @@ struct Inner {
     settings: Settings,
     space: OnceLock<Arc<KeySpace>>,
     background_started: AtomicBool,
+    bounded_get: Script,
+    try_lock: Script,
     unlock: Script,
     set_record: Script,
     delete_record: Script,
     lease_record: Script,
+    /// The key and channel check still to run once the namespace is known (at attach).
+    probe_at_attach: parking_lot::Mutex<Option<Probe>>,
     /// Declared last: dropped after the connection handles above.
     runtime: LayerRuntime,
 }
@@ -86,6 +85,7 @@ impl RedisL2 {
         pubsub_clients: Vec<Client>,
         settings: Settings,
         runtime: LayerRuntime,
+        probe_at_attach: Option<Probe>,
     ) -> RedisL2 {
         let layer = RedisL2 {
             inner: Arc::new(Inner {
@@ -94,10 +94,13 @@ impl RedisL2 {
                 pubsub_clients,
                 space: OnceLock::new(),
                 background_started: AtomicBool::new(false),
-                unlock: Script::new(UNLOCK),
+                bounded_get: Script::new(read::BOUNDED_GET),
+                try_lock: Script::new(lock::TRY_LOCK),
+                unlock: Script::new(lock::UNLOCK),
                 set_record: Script::new(record::SET_SCRIPT),
                 delete_record: Script::new(record::DELETE_SCRIPT),
                 lease_record: Script::new(record::LEASE_SCRIPT),
+                probe_at_attach: parking_lot::Mutex::new(probe_at_attach),
                 settings,
                 runtime,
             }),
@@ -137,11 +140,13 @@ impl RedisL2 {
     /// Runs one command on the shared connection, inside the layer's runtime.
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        self.inner
+        let reply: Value = self
+            .inner
             .runtime
             .enter(cmd.query_async(&mut connection))
             .await
-            .map_err(backend)
+            .map_err(classify)?;
+        redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
     /// Runs one script on the shared connection, inside the layer's runtime.
@@ -150,11 +155,13 @@ impl RedisL2 {
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        self.inner
+        let reply: Value = self
+            .inner
             .runtime
             .enter(invocation.invoke_async(&mut connection))
             .await
-            .map_err(backend)
+            .map_err(classify)?;
+        redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
     /// Runs `work` on a clone of the shared connection, inside the layer's runtime.
@@ -168,7 +175,7 @@ impl RedisL2 {
             .runtime
             .enter(work(connection))
             .await
-            .map_err(backend)
+            .map_err(classify)
     }
 
     /// Writes a record in `generation`: unconditionally (moving the key's version), or only
@@ -221,18 +228,33 @@ impl RedisL2 {
             .runtime
             .enter(backplane.read_generation(connection, space))
             .await
-            .map_err(backend)
+            .map_err(classify)
     }
 
     /// Reads the record of `key` in generation `generation`: a value written in an older
     /// generation is a miss (cleared), one written in a newer generation teaches it.
     async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
         let generation = self.generation(space).await?;
-        let stored: Option<Vec<u8>> = self
-            .query(redis::cmd("GET").arg(space.data_key(key)))
-            .await?;
-        let Some(mut record) = stored.map(record::parse) else {
-            return Ok(None);
+        let limit = read::record_limit(self.inner.settings.policy.max_value_size);
+        let mut invocation = self.inner.bounded_get.key(space.data_key(key));
+        invocation.arg(limit).arg(read::HEADER_LEN - 1);
+        let reply: Value = self.invoke(&invocation).await?;
+        let mut record = match read::stored(reply)? {
+            Stored::Missing => return Ok(None),
+            Stored::Record(bytes) => record::parse(bytes),
+            Stored::Oversized { len, header } => {
+                // Never read: a miss under the record's own version, so the load overwrites it.
+                tracing::debug!(
+                    target: log::REDIS,
+                    key,
+                    len,
+                    limit,
+                    "L2 value over the size limit; not read"
+                );
+                let mut record = record::parse(header);
+                record.value = None;
+                record
+            }
         };
         match record.generation {
             Some(written) if written < generation => record.value = None,
@@ -256,6 +278,12 @@ impl RedisL2 {
     fn start_background(&self, space: Arc<KeySpace>) {
         if self.inner.background_started.swap(true, Ordering::AcqRel) {
             return;
+        }
+        if let Some(probe) = self.inner.probe_at_attach.lock().take() {
+            let namespace = space.namespace().to_owned();
+            self.inner
+                .runtime
+                .spawn(permissions::check_at_attach(probe, namespace));
         }
         let settings = &self.inner.settings;
         if settings.backplane {
@@ -459,17 +487,10 @@ impl L2 for RedisL2 {
 
     async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, L2Error> {
         let space = self.space()?;
-        let reply: Value = self
-            .query(
-                redis::cmd("SET")
-                    .arg(space.lock_key(key))
-                    .arg(token)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(px(ttl)),
-            )
-            .await?;
-        Ok(!matches!(reply, Value::Nil))
+        let mut invocation = self.inner.try_lock.key(space.lock_key(key));
+        invocation.arg(token).arg(px(ttl));
+        let taken: u8 = self.invoke(&invocation).await?;
+        Ok(taken == 1)
     }
 
     async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error> {
@@ -488,6 +509,26 @@ impl L2 for RedisL2 {
             // The generation lives in the value record, not in the key name.
             Some(space) => space.data_key(key),
             None => key.to_owned(),
+        }
+    }
+
+    fn reconnections(&self) -> u64 {
+        self.inner.connection.recovered()
+    }
+
+    fn fault_domains(&self) -> usize {
+        self.inner.settings.slot_ranges.count()
+    }
+
+    fn fault_domain(&self, target: L2Target<'_>) -> usize {
+        let ranges = &self.inner.settings.slot_ranges;
+        let Some(space) = self.inner.space.get().filter(|_| ranges.count() > 1) else {
+            return 0;
+        };
+        match target {
+            L2Target::Value(key) => ranges.part_of(&space.data_key(key)),
+            L2Target::Lock(key) => ranges.part_of(&space.lock_key(key)),
+            L2Target::Shared => ranges.part_of(space.generation_key()),
         }
     }
 

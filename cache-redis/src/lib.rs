@@ -22,11 +22,17 @@ mod builder;
 mod connection;
 mod error;
 mod generation;
+mod hedged;
+mod kept_connection;
 mod keys;
 mod layer;
+mod lock;
+mod permissions;
+mod read;
 mod record;
 mod runtime;
 mod settings;
+mod slots;
 mod versions;
 
 pub use builder::RedisL2Builder;

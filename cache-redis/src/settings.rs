@@ -5,6 +5,7 @@ use std::time::Duration;
 use cache_core::L2Policy;
 
 use crate::error::redact_url;
+use crate::slots::SlotRanges;
 
 /// Which servers to use.
 #[derive(Clone, Debug)]
@@ -37,4 +38,6 @@ pub(crate) struct Settings {
     pub(crate) health_interval: Duration,
     /// How long a delete's tombstone (the key's version) is kept.
     pub(crate) tombstone_ttl: Duration,
+    /// The Cluster's slot ranges at connect (none for one server): one breaker each.
+    pub(crate) slot_ranges: SlotRanges,
 }

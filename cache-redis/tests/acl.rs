@@ -117,61 +117,153 @@ async fn rediss_without_the_tls_feature_says_which_feature_to_enable() {
     assert!(!err.to_string().contains("secret"));
 }
 
+/// The commands cache-redis/README.md documents for one server (Cluster adds `cluster|nodes` and
+/// `cluster|slots`).
+const COMMANDS: &[&str] = &[
+    "get",
+    "set",
+    "del",
+    "mget",
+    "time",
+    "strlen",
+    "getrange",
+    "pttl",
+    "publish",
+    "subscribe",
+    "ping",
+    "evalsha",
+    "script|load",
+];
+
+/// The documented key patterns and channel of namespace `ns`.
+fn names(ns: &str) -> [String; 3] {
+    [
+        format!("~{ns}:@*"),
+        format!("~{{lc:{ns}}}:*"),
+        format!("&{{lc:{ns}}}:bp"),
+    ]
+}
+
+/// Creates user `user` (password `pw`) with `names` and `commands` on `server`.
+fn create_user(server: &RedisServer, user: &str, names: &[String], commands: &[&str]) {
+    let mut rules: Vec<String> = vec![
+        user.into(),
+        "on".into(),
+        ">pw".into(),
+        "resetchannels".into(),
+    ];
+    rules.extend(names.iter().cloned());
+    rules.extend(commands.iter().map(|c| format!("+{c}")));
+    let mut args = vec!["ACL", "SETUSER"];
+    args.extend(rules.iter().map(String::as_str));
+    assert_eq!(server.cli(&args), "OK", "ACL SETUSER {rules:?}");
+}
+
+fn user_url(server: &RedisServer, user: &str) -> String {
+    format!("redis://{user}:pw@127.0.0.1:{}", server.port())
+}
+
 #[tokio::test]
-async fn a_user_with_only_the_documented_commands_is_enough() {
-    let server = RedisServer::start_with(
-        &[
-            "--user",
-            "narrow",
-            "on",
-            ">pw",
-            "~*",
-            "&*",
-            "+get",
-            "+set",
-            "+del",
-            "+mget",
-            "+incr",
-            "+publish",
-            "+subscribe",
-            "+ping",
-            "+time",
-            "+evalsha",
-            "+script|load",
-        ],
-        None,
-    );
-    let url = format!("redis://narrow:pw@127.0.0.1:{}", server.port());
-    let ns = namespace("acl-narrow");
-    let layer = RedisL2::connect(&url).await.expect("connect");
-    let events = Recorder::new();
-    layer.attach(&ns, 1, events.clone());
-    let key = format!("{ns}:k");
-    layer
-        .set(&key, b"v".to_vec(), Duration::from_secs(60))
+async fn a_least_privilege_user_runs_the_whole_cache() {
+    let server = RedisServer::start();
+    let ns = "shop";
+    create_user(&server, "narrow", &names(ns), COMMANDS);
+    let url = user_url(&server, "narrow");
+    // Checked at connect with the namespace, and without it (commands at connect, keys at attach).
+    // A generous timeout: a slow answer on a loaded machine must not look like a refusal.
+    let a = RedisL2::builder(&url)
+        .namespace(ns)
+        .timeout(Duration::from_secs(2))
+        .build()
         .await
-        .unwrap();
-    assert!(layer.get(&key).await.unwrap().is_some());
-    layer.delete(&key).await.unwrap();
-    let version = layer.bump_tag("t").await.unwrap();
-    assert_eq!(
-        layer.tag_versions(&["t".into()]).await.unwrap(),
-        vec![version]
-    );
-    layer.clear().await.unwrap();
-    assert!(layer
-        .try_lock(&key, "a", Duration::from_secs(5))
+        .expect("connect a");
+    let b = RedisL2::builder(&url)
+        .timeout(Duration::from_secs(2))
+        .build()
         .await
-        .unwrap());
-    layer.unlock(&key, "a").await.unwrap();
-    eventually(WAIT, "subscribed", || async { layer.backplane_connected() }).await;
-    let message = cache_core::InvalidationMessage {
-        origin: 1,
-        invalidation: cache_core::Invalidation::Clear,
+        .expect("connect b");
+    let cache = |layer: &RedisL2| {
+        cache_core::Cache::builder()
+            .namespace(ns)
+            .l2(layer.clone())
+            .build()
     };
-    layer.publish(&message).await.unwrap();
-    eventually(WAIT, "message delivered", || async {
-        events.messages() == vec![message.clone()]
+    let (ca, cb) = (cache(&a), cache(&b));
+    eventually(WAIT, "both subscribed", || async {
+        a.backplane_connected() && b.backplane_connected()
     })
     .await;
+    let opts = cache_core::EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .with_tags(vec!["catalog".into()])
+        .lock(true);
+    let load = |v: &'static str| move || async move { Ok::<_, std::io::Error>(v.to_string()) };
+    assert_eq!(ca.get_or_load("k", &opts, load("v1")).await.unwrap(), "v1");
+    assert_eq!(
+        cb.get_or_load("k", &opts, load("b")).await.unwrap(),
+        "v1",
+        "from L2"
+    );
+    ca.invalidate("k").await;
+    ca.invalidate_tag("catalog").await;
+    ca.clear().await;
+    eventually(WAIT, "B hears A's invalidations", || async {
+        cb.stats().invalidations_received >= 3
+    })
+    .await;
+    assert_eq!(cb.get_or_load("k", &opts, load("v2")).await.unwrap(), "v2");
+    for (name, c) in [("a", &ca), ("b", &cb)] {
+        let s = c.stats();
+        assert_eq!(
+            (s.l2_errors, s.l2_refused, s.pending_invalidations),
+            (0, 0, 0),
+            "{name}: {s:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_missing_permission_is_a_connect_error_naming_it() {
+    let server = RedisServer::start();
+    let ns = "shop";
+    let all = names(ns);
+    // One command missing at a time.
+    for (i, missing) in COMMANDS.iter().enumerate() {
+        let user = format!("no-cmd-{i}");
+        let commands: Vec<&str> = COMMANDS.iter().copied().filter(|c| c != missing).collect();
+        create_user(&server, &user, &all, &commands);
+        for namespace in [Some(ns), None] {
+            let mut builder = RedisL2::builder(user_url(&server, &user));
+            if let Some(ns) = namespace {
+                builder = builder.namespace(ns);
+            }
+            let err = builder.build().await.map(drop).expect_err(missing);
+            let text = err.to_string();
+            let named = missing.replace('|', " ").to_uppercase();
+            let RedisL2Error::Permission { what, .. } = &err else {
+                panic!("{missing}: {err:?}");
+            };
+            assert!(what.contains(&format!("`{named}`")), "{missing}: {text}");
+            assert!(!text.contains(":pw@"), "password shown: {text}");
+        }
+    }
+    // One key pattern or the channel missing at a time: named at connect with the namespace.
+    for (i, missing) in all.iter().enumerate() {
+        let user = format!("no-name-{i}");
+        let kept: Vec<String> = all.iter().filter(|n| *n != missing).cloned().collect();
+        create_user(&server, &user, &kept, COMMANDS);
+        let err = RedisL2::builder(user_url(&server, &user))
+            .namespace(ns)
+            .build()
+            .await
+            .map(drop)
+            .expect_err(missing);
+        let RedisL2Error::Permission { what, .. } = &err else {
+            panic!("{missing}: {err:?}");
+        };
+        assert!(
+            what.contains(&format!("`{}`", &missing[1..])),
+            "{missing}: {err}"
+        );
+    }
 }

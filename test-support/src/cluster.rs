@@ -19,28 +19,38 @@ pub struct RedisCluster {
 impl RedisCluster {
     /// Starts three cluster-enabled servers, joins them, and waits for `cluster_state:ok`.
     pub fn start() -> RedisCluster {
-        RedisCluster::start_with_replicas(0)
+        RedisCluster::start_configured(0, &[])
     }
 
     /// Three masters with `replicas` replicas each; waits until the cluster is ok and every
     /// replica is in sync with its master.
     pub fn start_with_replicas(replicas: usize) -> RedisCluster {
+        RedisCluster::start_configured(replicas, &[])
+    }
+
+    /// Three masters without replicas, with extra arguments for every node (e.g.
+    /// `--cluster-require-full-coverage no`).
+    pub fn start_with(extra: &[&str]) -> RedisCluster {
+        RedisCluster::start_configured(0, extra)
+    }
+
+    /// Three masters with `replicas` replicas each and `extra` arguments for every node.
+    pub fn start_configured(replicas: usize, extra: &[&str]) -> RedisCluster {
         let nodes: Vec<RedisServer> = (0..3 * (1 + replicas))
             .map(|_| {
                 let bus = free_port().to_string();
-                RedisServer::start_with(
-                    &[
-                        "--cluster-enabled",
-                        "yes",
-                        "--cluster-config-file",
-                        "nodes.conf",
-                        "--cluster-node-timeout",
-                        "2000",
-                        "--cluster-port",
-                        &bus,
-                    ],
-                    None,
-                )
+                let mut args = vec![
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-port",
+                    &bus,
+                ];
+                args.extend_from_slice(extra);
+                RedisServer::start_with(&args, None)
             })
             .collect();
         let addrs: Vec<String> = nodes
@@ -180,6 +190,31 @@ impl RedisCluster {
     }
 
     /// The node URLs (including killed ones).
+    /// Whether `node` serves hash slot `slot` (from its own `CLUSTER NODES` line).
+    pub fn serves(&self, node: usize, slot: u16) -> bool {
+        let nodes = self.nodes[node].cli(&["CLUSTER", "NODES"]);
+        let Some(myself) = nodes.lines().find(|l| l.contains("myself")) else {
+            return false;
+        };
+        myself.split(' ').skip(8).any(|range| {
+            let mut bounds = range.split('-').map(|b| b.parse::<u16>().ok());
+            match (bounds.next().flatten(), bounds.next()) {
+                (Some(first), None) => first == slot,
+                (Some(first), Some(Some(last))) => (first..=last).contains(&slot),
+                _ => false,
+            }
+        })
+    }
+
+    /// The hash slot of `key`, as the cluster computes it.
+    pub fn slot(&self, key: &str) -> u16 {
+        self.nodes
+            .iter()
+            .find_map(|n| n.cli(&["CLUSTER", "KEYSLOT", key]).parse().ok())
+            .expect("CLUSTER KEYSLOT")
+    }
+
+    /// The node URLs.
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(RedisServer::url).collect()
     }

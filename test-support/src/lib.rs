@@ -5,6 +5,8 @@
 //!   kill and restart.
 //! - [`RedisCluster`]: a local Redis Cluster of three masters, optionally with replicas, whose
 //!   masters a test can kill to make it fail over.
+//! - [`NetworkNamespace`]: a namespace joined by a veth pair, whose link a test cuts and restores
+//!   (a server runs inside it with [`RedisServer::start_in`]).
 //! - [`Recorder`]: a backplane listener that records what it is told.
 //! - [`eventually`], [`namespace`], [`free_port`]: polling with a deadline, per-test namespaces,
 //!   free ports.
@@ -16,11 +18,13 @@
 mod cluster;
 mod eventually;
 mod namespace;
+mod netns;
 mod recorder;
 mod server;
 
 pub use cluster::RedisCluster;
 pub use eventually::eventually;
 pub use namespace::namespace;
+pub use netns::NetworkNamespace;
 pub use recorder::Recorder;
 pub use server::{free_port, RedisServer};

@@ -7,6 +7,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::NetworkNamespace;
+
 /// How long a server may take to come up before the test fails.
 const START_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -29,6 +31,24 @@ pub struct RedisServer {
     dir: tempfile::TempDir,
     /// The password to use for `redis-cli` and readiness checks, if any.
     password: Option<String>,
+    /// Where it listens and runs.
+    place: Place,
+}
+
+/// The address a server binds, and the network namespace it runs in (none: the test's own).
+#[derive(Clone, Debug)]
+struct Place {
+    host: String,
+    netns: Option<String>,
+}
+
+impl Default for Place {
+    fn default() -> Self {
+        Place {
+            host: "127.0.0.1".into(),
+            netns: None,
+        }
+    }
 }
 
 impl RedisServer {
@@ -39,6 +59,21 @@ impl RedisServer {
 
     /// A server with extra arguments; `password` is what `redis-cli` must authenticate with.
     pub fn start_with(args: &[&str], password: Option<&str>) -> RedisServer {
+        RedisServer::start_at(Place::default(), args, password)
+    }
+
+    /// A server inside `netns`, bound to its address there (reached through the veth pair), so a
+    /// test can cut and restore the link with [`NetworkNamespace::link_down`] and
+    /// [`link_up`](NetworkNamespace::link_up).
+    pub fn start_in(netns: &NetworkNamespace, args: &[&str]) -> RedisServer {
+        let place = Place {
+            host: netns.address().to_owned(),
+            netns: Some(netns.name().to_owned()),
+        };
+        RedisServer::start_at(place, args, None)
+    }
+
+    fn start_at(place: Place, args: &[&str], password: Option<&str>) -> RedisServer {
         let mut last_error = String::new();
         for _ in 0..5 {
             let port = free_port();
@@ -48,6 +83,7 @@ impl RedisServer {
                 args: args.iter().map(|s| s.to_string()).collect(),
                 dir: tempfile::tempdir().expect("temp dir"),
                 password: password.map(str::to_owned),
+                place: place.clone(),
             };
             match server.spawn_and_wait() {
                 Ok(()) => return server,
@@ -58,7 +94,7 @@ impl RedisServer {
     }
 
     fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let child = spawn_redis(self.dir.path(), self.port, &self.args)?;
+        let child = spawn_redis(self.dir.path(), &self.place, self.port, &self.args)?;
         self.child = Some(child);
         let deadline = Instant::now() + START_DEADLINE;
         loop {
@@ -68,7 +104,7 @@ impl RedisServer {
                     return Err(format!("exited early with {status}"));
                 }
             }
-            if ping_raw(self.port, self.password.as_deref()) {
+            if ping_raw(&self.place.host, self.port, self.password.as_deref()) {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -84,9 +120,9 @@ impl RedisServer {
         self.port
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://HOST:PORT` (`127.0.0.1` unless the server runs in a network namespace).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.place.host, self.port)
     }
 
     fn pid(&self) -> i32 {
@@ -131,6 +167,7 @@ impl RedisServer {
     /// Runs `redis-cli` against this server and returns its output.
     pub fn cli(&self, args: &[&str]) -> String {
         let mut cmd = Command::new("redis-cli");
+        cmd.arg("-h").arg(&self.place.host);
         cmd.arg("-p").arg(self.port.to_string());
         if let Some(password) = &self.password {
             cmd.arg("--no-auth-warning").arg("-a").arg(password);
@@ -141,7 +178,8 @@ impl RedisServer {
 
     /// Sends one raw RESP command with binary arguments (no shell, no quoting).
     pub fn raw(&self, args: &[&[u8]]) -> Vec<u8> {
-        let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        let mut stream =
+            TcpStream::connect((self.place.host.as_str(), self.port)).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
@@ -173,12 +211,28 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_redis(dir: &Path, port: u16, args: &[String]) -> Result<Child, String> {
-    let mut cmd = Command::new("redis-server");
+fn spawn_redis(dir: &Path, place: &Place, port: u16, args: &[String]) -> Result<Child, String> {
+    let mut cmd = match &place.netns {
+        // `ip netns exec` enters the namespace and execs redis-server: same process, same pid.
+        Some(netns) => {
+            let mut cmd = Command::new("ip");
+            // Not loopback, so protected mode would refuse the test; only the veth reaches it.
+            cmd.args([
+                "netns",
+                "exec",
+                netns,
+                "redis-server",
+                "--protected-mode",
+                "no",
+            ]);
+            cmd
+        }
+        None => Command::new("redis-server"),
+    };
     cmd.current_dir(dir)
         .arg("--port")
         .arg(port.to_string())
-        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(["--bind", &place.host, "--save", "", "--appendonly", "no"])
         .args(["--daemonize", "no", "--loglevel", "warning"])
         .args(args)
         .stdin(Stdio::null())
@@ -213,8 +267,8 @@ fn resp(args: &[&[u8]]) -> Vec<u8> {
 }
 
 /// Whether the server answers on `port` (a refused password counts as answering).
-fn ping_raw(port: u16, password: Option<&str>) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+fn ping_raw(host: &str, port: u16, password: Option<&str>) -> bool {
+    let Ok(mut stream) = TcpStream::connect((host, port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
