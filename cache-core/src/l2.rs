@@ -143,8 +143,10 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// invalidation.
     ///
     /// Contract: read-your-writes for one instance; a version never repeats for a key while a
-    /// load that read it may still be running (a layer without versions returns 0 and the race
-    /// stays open).
+    /// load that read it may still be running, even when the layer loses the key's record
+    /// (evicted, flushed, failed over): a lost record is never read as an old version again
+    /// (`RedisL2` leases a missing key before the load). A layer without versions returns 0 and
+    /// the race stays open.
     async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error>;
 
     /// Reads the bytes stored under `key` (not called by the cache: a convenience for tests and
@@ -156,7 +158,8 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// Stores `value` under `key` for `ttl` (a write-through by `Cache::set`, or a load that
     /// had no version to go by).
     ///
-    /// Contract: last writer wins; the value is gone after `ttl`.
+    /// Contract: last writer wins; the value is gone after `ttl`; the key's version moves, so a
+    /// load that began before the write cannot overwrite it.
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error>;
 
     /// Stores `value` only if the key's version is still `version`; returns whether it stored.
@@ -182,15 +185,18 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
 
     // --- tags ---
 
-    /// Current versions of `tags`, in order (0 for a tag never invalidated).
+    /// Current versions of `tags`, in order (0, or any version below the next bump, for a tag
+    /// never invalidated).
     ///
-    /// Contract: a version never goes below one [`bump_tag`](L2::bump_tag) returned.
+    /// Contract: a version never goes below one [`bump_tag`](L2::bump_tag) returned, even when
+    /// the layer lost the tag's record: a lost record reads as "invalidated as of now".
     async fn tag_versions(&self, tags: &[String]) -> Result<Vec<u64>, L2Error>;
 
-    /// Invalidates `tag`: increments its version and returns the new one.
+    /// Invalidates `tag`: moves its version forward and returns the new one.
     ///
-    /// Contract: atomic increment shared by every instance; entries stamped with an older
-    /// version are misses from then on.
+    /// Contract: atomic, shared by every instance, above every version of the tag handed out
+    /// before (also after the layer lost the record); entries stamped with an older version are
+    /// misses from then on.
     async fn bump_tag(&self, tag: &str) -> Result<u64, L2Error>;
 
     // --- the namespace ---

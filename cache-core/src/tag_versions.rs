@@ -5,6 +5,11 @@
 //! costs one counter bump per invalidation and no index of keys per tag, so it stays cheap with
 //! millions of entries; the price is one lookup per tag on a tagged hit (and one L2 read of the tag
 //! versions on a tagged L2 hit).
+//!
+//! Versions here only rise (the highest seen wins), so a version L2 lost or rolled back never
+//! revives an entry on this instance. The L2 makes its versions never go backwards either
+//! (`RedisL2`: hybrid logical clocks, a lost record reads as "now"); a local bump while L2 is
+//! unreachable is one above the highest seen, and its replay in L2 lands at or above it.
 
 use std::collections::HashMap;
 

@@ -124,7 +124,14 @@ static ADVANCE_SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(ADVANCE))
 /// messages): the floor its reads repair a tag record to when Redis lost it or went backwards.
 #[derive(Debug, Default)]
 pub(crate) struct TagFloors {
-    seen: RwLock<HashMap<String, u64>>,
+    seen: RwLock<Seen>,
+}
+
+/// The floors, and the tags in the order they were first seen (so a page is a slice).
+#[derive(Debug, Default)]
+struct Seen {
+    index: HashMap<String, usize>,
+    floors: Vec<(String, u64)>,
 }
 
 impl TagFloors {
@@ -132,35 +139,42 @@ impl TagFloors {
     pub(crate) fn of(&self, tags: &[String]) -> Vec<u64> {
         let seen = self.seen.read();
         tags.iter()
-            .map(|t| seen.get(t.as_str()).copied().unwrap_or(0))
+            .map(|t| seen.index.get(t.as_str()).map_or(0, |&i| seen.floors[i].1))
             .collect()
     }
 
-    /// Up to `n` tags with their floors, in name order from the `cursor`-th; and the cursor of
-    /// the next page (0 after the last).
+    /// Up to `n` tags with their floors, in the order first seen from the `cursor`-th; and the
+    /// cursor of the next page (0 after the last).
     pub(crate) fn page(&self, cursor: usize, n: usize) -> (Vec<(String, u64)>, usize) {
         let seen = self.seen.read();
-        let mut names: Vec<&String> = seen.keys().collect();
-        names.sort_unstable();
-        let start = if cursor < names.len() { cursor } else { 0 };
-        let page: Vec<(String, u64)> = names
-            .iter()
-            .skip(start)
-            .take(n)
-            .map(|t| ((*t).clone(), seen.get(*t).copied().unwrap_or(0)))
-            .collect();
-        let next = start + page.len();
-        (page, if next >= names.len() { 0 } else { next })
+        let len = seen.floors.len();
+        let start = if cursor < len { cursor } else { 0 };
+        let end = start.saturating_add(n).min(len);
+        let page = seen.floors[start..end].to_vec();
+        (page, if end >= len { 0 } else { end })
     }
 
     /// Learns that `tag` reached `version`.
     pub(crate) fn raise(&self, tag: &str, version: u64) {
-        if self.seen.read().get(tag).is_some_and(|&v| v >= version) {
-            return;
+        {
+            let seen = self.seen.read();
+            if seen
+                .index
+                .get(tag)
+                .is_some_and(|&i| seen.floors[i].1 >= version)
+            {
+                return;
+            }
         }
         let mut seen = self.seen.write();
-        let v = seen.entry(tag.to_owned()).or_insert(0);
-        *v = (*v).max(version);
+        let seen = &mut *seen;
+        match seen.index.get(tag) {
+            Some(&i) => seen.floors[i].1 = seen.floors[i].1.max(version),
+            None => {
+                seen.index.insert(tag.to_owned(), seen.floors.len());
+                seen.floors.push((tag.to_owned(), version));
+            }
+        }
     }
 }
 
@@ -255,6 +269,7 @@ mod tests {
         let floors = TagFloors::default();
         floors.raise("a", 5);
         floors.raise("a", 3);
+        floors.raise("b", 0);
         assert_eq!(floors.of(&["a".into(), "b".into()]), vec![5, 0]);
         floors.raise("c", 1);
         floors.raise("b", 2);
