@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 pub use cache_core::__private::{clock, envelope, CacheInternals, LoadPlan, Miss, Refresher};
+pub use cache_core::compression;
 pub use cache_core::{
     codec, key, BackplaneListener, Cache, CacheKey, Codec, EntryOptions, Invalidation,
     InvalidationMessage, KeyBuilder, KeyPart,

@@ -7,8 +7,9 @@ use std::sync::OnceLock;
 #[cfg(feature = "testing")]
 pub use cache_core::memory_l2::{self, MemoryL2};
 pub use cache_core::{
-    Cache, CacheBuilder, CacheKey, Codec, CodecError, CustomCodec, EntryOptions, KeyPart,
-    KeyPartWriter, L2Error, L2Policy, StatField, StatKind, Stats, L2,
+    fingerprint, BuildError, Cache, CacheBuilder, CacheKey, Codec, CodecError, Compression,
+    CustomCodec, EntryOptions, KeyPart, KeyPartWriter, L2Error, L2Policy, StatField, StatKind,
+    Stats, L2,
 };
 pub use cache_macros::{cached, invalidates};
 #[cfg(feature = "redis")]

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use crate::backplane::BackplaneReceiver;
 use crate::cache::{Cache, CacheInner};
-use crate::codec::Codec;
+use crate::codec::{self, Codec};
+use crate::compression::{self, Compression};
 use crate::journal::InvalidationJournal;
 use crate::key::DEFAULT_MAX_KEY_LEN;
 use crate::l1::L1;
 use crate::l2::L2;
 use crate::l2_client::L2Client;
+use crate::payload::PayloadDefaults;
 use crate::shared_layer::SharedLayer;
 use crate::single_flight::SingleFlight;
 use crate::stats::Counters;
@@ -35,7 +37,12 @@ pub struct CacheBuilder {
     l1_capacity: usize,
     l1_byte_budget: Option<u64>,
     default_ttl: Duration,
-    codec: Codec,
+    /// `None`: the default codec, when its feature is on.
+    codec: Option<Codec>,
+    compress: bool,
+    compression: Option<Compression>,
+    compress_threshold: usize,
+    version: u32,
     l2: Option<Arc<dyn L2>>,
     max_key_len: usize,
     lock_ttl: Duration,
@@ -49,7 +56,11 @@ impl Default for CacheBuilder {
             l1_capacity: 10_000,
             l1_byte_budget: None,
             default_ttl: Duration::from_secs(300),
-            codec: Codec::default(),
+            codec: None,
+            compress: false,
+            compression: default_compression(),
+            compress_threshold: compression::DEFAULT_THRESHOLD,
+            version: 0,
             l2: None,
             max_key_len: DEFAULT_MAX_KEY_LEN,
             lock_ttl: Duration::from_secs(10),
@@ -83,9 +94,41 @@ impl CacheBuilder {
         self
     }
 
-    /// Codec of L2 values whose options name none.
+    /// Codec of L2 values whose options name none (default: bincode, see [`Codec::default`];
+    /// without the `bincode` feature a cache with an L2 must be given one).
     pub fn codec(mut self, codec: Codec) -> Self {
-        self.codec = codec;
+        self.codec = Some(codec);
+        self
+    }
+
+    /// Compress L2 payloads of at least [`compress_threshold`](Self::compress_threshold) bytes
+    /// (default off; `#[cached(compress)]` or [`EntryOptions::compress`](crate::EntryOptions::compress)
+    /// turn it on per entry). Readers need no setting: the envelope says how a payload is compressed.
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
+    pub fn compress(mut self, on: bool) -> Self {
+        self.compress = on;
+        self
+    }
+
+    /// The algorithm of compressed payloads (default [`Compression::default`]: LZ4 when its
+    /// feature is on).
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
+    pub fn compression(mut self, algorithm: Compression) -> Self {
+        self.compression = Some(algorithm);
+        self
+    }
+
+    /// Payloads shorter than this are never compressed (default 1 KiB).
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.compress_threshold = bytes;
+        self
+    }
+
+    /// The version of every value type, mixed into each L2 value's fingerprint with the entry's
+    /// own [`version`](crate::EntryOptions::version) (default 0): bump it to make every value
+    /// written by older builds a miss.
+    pub fn version(mut self, version: u32) -> Self {
+        self.version = version;
         self
     }
 
@@ -120,7 +163,39 @@ impl CacheBuilder {
     }
 
     /// Builds the cache and attaches the L2 (which starts its backplane subscription).
+    ///
+    /// # Panics
+    ///
+    /// Only when the `bincode` feature (the default codec) is off, an L2 is attached and no
+    /// [`codec`](Self::codec) was chosen: [`try_build`](Self::try_build) returns that as an
+    /// error instead. With `bincode` on, it never panics.
     pub fn build(self) -> Cache {
+        match self.try_build() {
+            Ok(cache) => cache,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    /// Builds the cache, or says why it cannot be built.
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoCodec`] when an L2 is attached, no codec was chosen and the default
+    /// codec's feature (`bincode`) is off: the codec is never switched silently to another one.
+    pub fn try_build(self) -> Result<Cache, BuildError> {
+        let codec = match self.codec.or_else(codec::default_codec) {
+            Some(codec) => codec,
+            None if self.l2.is_some() => return Err(BuildError::NoCodec),
+            // L1 only: no value is ever encoded, any codec will do.
+            None => Codec::Custom(&codec::Unused),
+        };
+        let payload = PayloadDefaults {
+            codec,
+            compress: self.compress,
+            compression: self.compression,
+            compress_threshold: self.compress_threshold,
+            version: self.version,
+        };
         let instance_id = rand::random();
         let counters = Arc::new(Counters::default());
         let tags = Arc::new(TagVersions::default());
@@ -144,7 +219,7 @@ impl CacheBuilder {
             namespace: self.namespace,
             instance_id,
             default_ttl: self.default_ttl,
-            codec: self.codec,
+            payload,
             max_key_len: self.max_key_len,
             lock_ttl: self.lock_ttl,
             l1: L1::new(self.l1_capacity, self.l1_byte_budget),
@@ -162,8 +237,28 @@ impl CacheBuilder {
         let cache = Cache { inner };
         // Feature `metrics`: the figures reach the installed recorder every second.
         crate::metrics::start_publishing(&cache);
-        cache
+        Ok(cache)
     }
+}
+
+/// Why [`CacheBuilder::try_build`] refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An L2 is attached but there is no codec to encode its values.
+    #[error(
+        "the cache has an L2 but no codec: the default codec (bincode) needs the `bincode` \
+         feature; enable it or choose one with `CacheBuilder::codec` (e.g. `Codec::Json`)"
+    )]
+    NoCodec,
+}
+
+/// The algorithm used when compression is on and none was chosen.
+fn default_compression() -> Option<Compression> {
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
+    return Some(Compression::default());
+    #[cfg(not(any(feature = "lz4", feature = "zstd")))]
+    return None;
 }
 
 impl Cache {

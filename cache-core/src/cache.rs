@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use serde::{de::DeserializeOwned, Serialize};
 
-use crate::codec::Codec;
 use crate::key::CacheKey;
 use crate::l1::{L1Read, L1};
 use crate::l2::Invalidation;
 use crate::l2_client::WriteIf;
 use crate::load_plan::{LoadPlan, ValueIo};
 use crate::options::EntryOptions;
+use crate::payload::PayloadDefaults;
 use crate::read_path::Call;
 use crate::shared_layer::SharedLayer;
 use crate::single_flight::SingleFlight;
@@ -68,7 +68,7 @@ pub(crate) struct CacheInner {
     pub(crate) namespace: String,
     pub(crate) instance_id: u64,
     pub(crate) default_ttl: Duration,
-    pub(crate) codec: Codec,
+    pub(crate) payload: PayloadDefaults,
     pub(crate) max_key_len: usize,
     pub(crate) lock_ttl: Duration,
     pub(crate) l1: L1,

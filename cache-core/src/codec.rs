@@ -62,32 +62,35 @@ pub enum Codec {
     Custom(&'static dyn CustomCodec),
 }
 
+/// The codec of L2 values when neither their options nor the cache name one: bincode, whatever
+/// other codec features any crate in the build enables. Without the `bincode` feature there is no
+/// default: a cache with an L2 must be given a codec ([`CacheBuilder::codec`](crate::CacheBuilder::codec)),
+/// or building it fails.
+#[cfg(feature = "bincode")]
 impl Default for Codec {
     fn default() -> Self {
-        #[cfg(feature = "bincode")]
-        return Codec::Bincode;
-        #[cfg(all(not(feature = "bincode"), feature = "msgpack"))]
-        return Codec::MessagePack;
-        #[cfg(all(not(feature = "bincode"), not(feature = "msgpack"), feature = "json"))]
-        return Codec::Json;
-        #[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
-        return Codec::Custom(&NoCodec);
+        Codec::Bincode
     }
 }
 
-/// The codec used when every built-in codec feature is off and none was configured: it refuses
-/// every value, so L2 is effectively unused (and says so in `l2_errors`).
-#[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
-#[derive(Debug)]
-struct NoCodec;
+/// [`Codec::default`] when its feature is compiled in.
+pub(crate) fn default_codec() -> Option<Codec> {
+    #[cfg(feature = "bincode")]
+    return Some(Codec::Bincode);
+    #[cfg(not(feature = "bincode"))]
+    return None;
+}
 
-#[cfg(not(any(feature = "bincode", feature = "msgpack", feature = "json")))]
-impl CustomCodec for NoCodec {
+/// The codec of an L1-only cache built without any codec: never called (no L2 to write to).
+#[derive(Debug)]
+pub(crate) struct Unused;
+
+impl CustomCodec for Unused {
     fn id(&self) -> u8 {
         0
     }
     fn encode(&self, _: &dyn erased_serde::Serialize, _: &mut Vec<u8>) -> Result<(), CodecError> {
-        Err(CodecError::Encode("no codec feature is enabled".into()))
+        Err(CodecError::Encode("this cache has no codec".into()))
     }
     fn decode(
         &self,
@@ -96,7 +99,7 @@ impl CustomCodec for NoCodec {
             &mut dyn erased_serde::Deserializer<'_>,
         ) -> Result<(), erased_serde::Error>,
     ) -> Result<(), CodecError> {
-        Err(CodecError::Decode("no codec feature is enabled".into()))
+        Err(CodecError::Decode("this cache has no codec".into()))
     }
 }
 

@@ -1,18 +1,24 @@
 //! The L2 envelope: what is stored in the shared layer around each encoded value.
 //!
 //! Layout (all integers big-endian):
-//! `"LC"` · format version `u8` · codec id `u8` · flags `u8` (reserved, 0) ·
+//! `"LC"` · format version `u8` · codec id `u8` · compression id `u8` (0: none) ·
+//! fingerprint `u64` (the value type's structure, see `fingerprint.rs`) ·
 //! created `u64` · fresh-until `u64` · stale-until `u64` (Unix milliseconds) ·
-//! tag count `u16` · per tag: length `u16`, UTF-8 bytes, version `u64` · payload (the rest).
+//! tag count `u16` · per tag: length `u16`, UTF-8 bytes, version `u64` · payload (the rest,
+//! compressed as the compression id says).
+//!
+//! Version 1 had no fingerprint; its values are misses for this build (and this build's values
+//! for a version-1 reader), then overwritten.
 //!
 //! Decoding reads only within the given slice: no length field is trusted to size an allocation.
 
 use crate::clock::UnixMillis;
+use crate::fingerprint::Fingerprint;
 
 /// The envelope format this build writes and accepts.
-pub const FORMAT_VERSION: u8 = 1;
+pub const FORMAT_VERSION: u8 = 2;
 const MAGIC: &[u8; 2] = b"LC";
-const HEADER_LEN: usize = 2 + 1 + 1 + 1 + 8 * 3 + 2;
+const HEADER_LEN: usize = 2 + 1 + 1 + 1 + 8 + 8 * 3 + 2;
 
 /// A tag and the version it had when the value was loaded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +34,10 @@ pub struct TagStamp {
 pub struct Envelope {
     /// Codec that encoded `payload`.
     pub codec_id: u8,
+    /// How `payload` is compressed (0: not compressed).
+    pub compression_id: u8,
+    /// The structure of the value's type in the build that wrote it.
+    pub fingerprint: Fingerprint,
     /// When the value was loaded.
     pub created: UnixMillis,
     /// Fresh until this instant.
@@ -71,7 +81,8 @@ impl Envelope {
         out.extend_from_slice(MAGIC);
         out.push(FORMAT_VERSION);
         out.push(self.codec_id);
-        out.push(0);
+        out.push(self.compression_id);
+        out.extend_from_slice(&self.fingerprint.0.to_be_bytes());
         out.extend_from_slice(&self.created.0.to_be_bytes());
         out.extend_from_slice(&self.fresh_until.0.to_be_bytes());
         out.extend_from_slice(&self.stale_until.0.to_be_bytes());
@@ -101,7 +112,8 @@ impl Envelope {
             return Err(EnvelopeError::Version(version));
         }
         let codec_id = r.u8()?;
-        let _flags = r.u8()?;
+        let compression_id = r.u8()?;
+        let fingerprint = Fingerprint(r.u64()?);
         let created = UnixMillis(r.u64()?);
         let fresh_until = UnixMillis(r.u64()?);
         let stale_until = UnixMillis(r.u64()?);
@@ -118,6 +130,8 @@ impl Envelope {
         }
         Ok(Envelope {
             codec_id,
+            compression_id,
+            fingerprint,
             created,
             fresh_until,
             stale_until,
@@ -160,6 +174,8 @@ mod tests {
     fn sample() -> Envelope {
         Envelope {
             codec_id: 2,
+            compression_id: 1,
+            fingerprint: Fingerprint(0x0123_4567_89ab_cdef),
             created: UnixMillis(1_000),
             fresh_until: UnixMillis(2_000),
             stale_until: UnixMillis(3_000),
@@ -256,7 +272,62 @@ mod tests {
         assert!(Envelope::decode(&bytes, 1 << 20).is_err());
     }
 
+    fn any_envelope() -> impl Strategy<Value = Envelope> {
+        let tag = ("[a-z:<>0-9é]{0,40}", any::<u64>())
+            .prop_map(|(tag, version)| TagStamp { tag, version });
+        (
+            (any::<u8>(), any::<u8>(), any::<u64>()),
+            (any::<u64>(), any::<u64>(), any::<u64>()),
+            proptest::collection::vec(tag, 0..6),
+            proptest::collection::vec(any::<u8>(), 0..300),
+        )
+            .prop_map(
+                |((codec_id, compression_id, fp), (created, fresh, stale), tags, payload)| {
+                    Envelope {
+                        codec_id,
+                        compression_id,
+                        fingerprint: Fingerprint(fp),
+                        created: UnixMillis(created),
+                        fresh_until: UnixMillis(fresh),
+                        stale_until: UnixMillis(stale),
+                        tags,
+                        payload,
+                    }
+                },
+            )
+    }
+
+    #[test]
+    fn fingerprint_and_compression_sit_after_the_codec_id() {
+        let bytes = sample().encode().unwrap();
+        assert_eq!(bytes[3], 2, "codec id");
+        assert_eq!(bytes[4], 1, "compression id");
+        assert_eq!(bytes[5..13], 0x0123_4567_89ab_cdef_u64.to_be_bytes());
+    }
+
+    #[test]
+    fn a_version_1_envelope_is_refused() {
+        // What the previous build wrote: no fingerprint. Read as a miss, never as a value.
+        let mut bytes = sample().encode().unwrap();
+        bytes[2] = 1;
+        assert_eq!(
+            Envelope::decode(&bytes, 1 << 20),
+            Err(EnvelopeError::Version(1))
+        );
+    }
+
     proptest! {
+        #[test]
+        fn every_envelope_round_trips(envelope in any_envelope()) {
+            let bytes = envelope.encode().unwrap();
+            prop_assert_eq!(Envelope::decode(&bytes, 1 << 20).unwrap(), envelope.clone());
+            // Any shorter cut of the header and tags is refused, never misread.
+            let fixed = bytes.len() - envelope.payload.len();
+            for n in 0..fixed {
+                prop_assert!(Envelope::decode(&bytes[..n], 1 << 20).is_err());
+            }
+        }
+
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = Envelope::decode(&bytes, 1 << 20);

@@ -11,7 +11,8 @@
 //! backplane receipt (`backplane.rs`), the cross-instance lock (`lock.rs`), single-flight
 //! (`single_flight.rs`); one call's read path is `read_path.rs`, its write path `write_path.rs`,
 //! invalidations `invalidation.rs`. Keys are rendered in `key.rs`; values are encoded by
-//! `codec.rs` inside the envelope of `envelope.rs`.
+//! `codec.rs`, compressed by `compression.rs` and fingerprinted by `fingerprint.rs` (together:
+//! `payload.rs`) inside the envelope of `envelope.rs`.
 #![warn(missing_docs)]
 
 #[doc(hidden)]
@@ -23,8 +24,10 @@ mod cache;
 #[doc(hidden)]
 pub mod clock;
 pub mod codec;
+pub mod compression;
 #[doc(hidden)]
 pub mod envelope;
+pub mod fingerprint;
 mod invalidation;
 mod journal;
 pub mod key;
@@ -41,6 +44,7 @@ mod metrics;
 #[cfg(all(test, feature = "shuttle"))]
 mod model_checks;
 mod options;
+mod payload;
 mod pending_invalidations;
 mod read_path;
 mod shared_layer;
@@ -50,9 +54,10 @@ mod stats;
 mod tag_versions;
 mod write_path;
 
-pub use builder::CacheBuilder;
+pub use builder::{BuildError, CacheBuilder};
 pub use cache::Cache;
 pub use codec::{Codec, CodecError, CustomCodec};
+pub use compression::Compression;
 pub use key::{CacheKey, KeyBuilder, KeyPart, KeyPartWriter};
 pub use l2::{
     BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Policy, L2Target, L2,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::{de::DeserializeOwned, Serialize};
 
 use crate::codec::{Codec, CodecError};
+use crate::fingerprint::{fingerprint_of, Fingerprint};
 use crate::options::EntryOptions;
 
 /// A `'static` reloader for refresh-ahead in the background.
@@ -18,6 +19,8 @@ pub type Refresher<V, E> =
 pub(crate) struct ValueIo<V> {
     pub(crate) encode: fn(&Codec, &V) -> Result<Vec<u8>, CodecError>,
     pub(crate) decode: fn(&Codec, &[u8]) -> Result<V, CodecError>,
+    /// `V`'s fingerprint under the cache's and the entry's version.
+    pub(crate) fingerprint: fn(u32, u32) -> Fingerprint,
 }
 
 impl<V> Clone for ValueIo<V> {
@@ -32,6 +35,7 @@ impl<V: Serialize + DeserializeOwned> ValueIo<V> {
         ValueIo {
             encode: |codec, v| codec.encode(v),
             decode: |codec, bytes| codec.decode(bytes),
+            fingerprint: fingerprint_of::<V>,
         }
     }
 }

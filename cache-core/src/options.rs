@@ -32,6 +32,8 @@ pub struct EntryOptions {
     pub(crate) l2: bool,
     pub(crate) lock: bool,
     pub(crate) codec: Option<Codec>,
+    pub(crate) compress: Option<bool>,
+    pub(crate) version: u32,
     pub(crate) tags: Cow<'static, [String]>,
     pub(crate) function: Option<&'static str>,
 }
@@ -57,6 +59,8 @@ impl EntryOptions {
             l2: true,
             lock: false,
             codec: None,
+            compress: None,
+            version: 0,
             tags: Cow::Borrowed(&[]),
             function: None,
         }
@@ -139,6 +143,24 @@ impl EntryOptions {
     /// What [`function`](Self::function) set, if anything.
     pub const fn function_path(&self) -> Option<&'static str> {
         self.function
+    }
+
+    /// Whether this entry's L2 payload is compressed when it is over the cache's threshold
+    /// (default: the cache's [`compress`](crate::CacheBuilder::compress) setting), with the
+    /// cache's algorithm.
+    #[cfg(any(feature = "lz4", feature = "zstd"))]
+    pub const fn compress(mut self, on: bool) -> Self {
+        self.compress = Some(on);
+        self
+    }
+
+    /// The version of this entry's value type, mixed into its L2 fingerprint (default 0). Bump
+    /// it when the type's meaning changes without its structure changing, or when the type's
+    /// fingerprint is only its name (see [`fingerprint_source`](crate::fingerprint::fingerprint_source)):
+    /// values written under another version are misses.
+    pub const fn version(mut self, version: u32) -> Self {
+        self.version = version;
+        self
     }
 
     /// Rendered tags for bulk invalidation.

@@ -317,8 +317,8 @@ impl Cache {
         let (Some(l2), Some(io)) = (self.inner.l2.as_ref(), call.l2) else {
             return (L2Read::Unavailable, None);
         };
-        let codec = call.opts.codec.unwrap_or(self.inner.codec);
-        let (read, version) = l2.read(call.key.as_str(), codec, io).await;
+        let format = self.payload_format(call.opts, io);
+        let (read, version) = l2.read(call.key.as_str(), format, io).await;
         if let (L2Read::Fresh(hit), true) = (&read, call.opts.l1) {
             self.fill_l1_from_l2(call, hit, flight);
         }

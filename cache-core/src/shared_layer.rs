@@ -4,11 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::codec::Codec;
 use crate::envelope::{Envelope, TagStamp};
 use crate::journal::InvalidationJournal;
 use crate::l2_client::{L2Client, L2Read, WriteIf};
 use crate::load_plan::ValueIo;
+use crate::payload::PayloadFormat;
 
 /// The L2 side of a cache: the client, and the journal that guards it.
 pub(crate) struct SharedLayer {
@@ -26,13 +26,13 @@ impl SharedLayer {
     pub(crate) async fn read<V>(
         &self,
         key: &str,
-        codec: Codec,
+        format: PayloadFormat,
         io: ValueIo<V>,
     ) -> (L2Read<V>, Option<u64>) {
         if !self.trusted().await {
             return (L2Read::Unavailable, None);
         }
-        self.client.read(key, codec, io).await
+        self.client.read(key, format, io).await
     }
 
     /// The key's version alone (a refresh skips the value read but still needs it).

@@ -159,6 +159,9 @@ stats! {
     Gauge breaker_open,
     /// L2 values that did not decode (wrong version, codec or payload).
     Counter decode_errors,
+    /// Of `decode_errors`, values written by a build whose value type has another structure
+    /// (or `version`): expected for a while during a rolling deploy that changed the type.
+    Counter fingerprint_mismatches,
     /// Values encoded and written to L2.
     Counter l2_writes,
     /// Values not written to L2 because they were over the size limit.

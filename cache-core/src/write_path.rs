@@ -38,18 +38,20 @@ impl Cache {
         let stale = opts.stale.unwrap_or(Duration::ZERO);
         let mut encoded_len = None;
         if let (Some(condition), Some(io), Some(l2)) = (store.l2, call.l2, inner.l2.as_ref()) {
-            let codec = opts.codec.unwrap_or(inner.codec);
-            match (io.encode)(&codec, value) {
+            let format = self.payload_format(opts, io);
+            match format.encode(io, value) {
                 Ok(payload) => {
-                    encoded_len = Some(payload.len());
+                    encoded_len = Some(payload.raw_len);
                     let now = UnixMillis::now();
                     let envelope = Envelope {
-                        codec_id: codec.id(),
+                        codec_id: format.codec.id(),
+                        compression_id: payload.compression_id,
+                        fingerprint: format.fingerprint,
                         created: now,
                         fresh_until: now.plus(ttl),
                         stale_until: now.plus(ttl + stale),
                         tags: store.stamps.clone(),
-                        payload,
+                        payload: payload.bytes,
                     };
                     l2.write(call.key.as_str(), &envelope, ttl + stale, condition)
                         .await;
@@ -97,11 +99,10 @@ impl Cache {
             let since_created = now.0.saturating_sub(envelope.created.0);
             tick_after(at, r.saturating_sub(Duration::from_millis(since_created)))
         });
-        let weight = self.inner.l1.weigh::<V>(
-            call.key.as_str(),
-            Some(envelope.payload.len()),
-            &envelope.tags,
-        );
+        let weight = self
+            .inner
+            .l1
+            .weigh::<V>(call.key.as_str(), Some(hit.raw_len), &envelope.tags);
         let entry = L1Entry::new(
             hit.value.clone(),
             Deadlines {

@@ -26,6 +26,8 @@ pub(crate) struct CachedArgs {
     pub(crate) jitter: Option<DurationArg>,
     pub(crate) l2: Option<Ident>,
     pub(crate) lock: Option<Ident>,
+    pub(crate) compress: Option<Ident>,
+    pub(crate) version: Option<syn::LitInt>,
     pub(crate) tags: Vec<Template>,
     pub(crate) codec: Option<CodecArg>,
     pub(crate) condition: Option<Expr>,
@@ -57,6 +59,8 @@ const CACHED_ARGS: &[&str] = &[
     "tags",
     "codec",
     "lock",
+    "compress",
+    "version",
     "cache_none",
     "jitter",
     "condition",
@@ -325,12 +329,12 @@ impl CachedArgs {
     }
 
     fn set(&mut self, key: &str, name: &Ident, value: Option<Expr>, errors: &mut Errors) {
-        if matches!(key, "l2" | "lock") {
+        if matches!(key, "l2" | "lock" | "compress") {
             let f = flag(name, value.as_ref(), errors);
-            if key == "l2" {
-                self.l2 = f;
-            } else {
-                self.lock = f;
+            match key {
+                "l2" => self.l2 = f,
+                "lock" => self.lock = f,
+                _ => self.compress = f,
             }
             return;
         }
@@ -339,6 +343,7 @@ impl CachedArgs {
                 "key" => "\"product:<id>\"",
                 "tags" => "[\"catalog\"]",
                 "codec" => "\"json\"",
+                "version" => "2",
                 "condition" => "id > 0",
                 "unless" => "|v| v.is_empty()",
                 "cache" => "self.cache",
@@ -365,6 +370,7 @@ impl CachedArgs {
                     self.codec = parse_codec(lit, errors);
                 }
             }
+            "version" => self.version = parse_version(name, &value, errors),
             "condition" => self.condition = Some(value),
             "unless" => self.unless = Some(value),
             "cache" => self.cache = Some(value),
@@ -398,6 +404,23 @@ impl CachedArgs {
         .into_iter()
         .flatten()
     }
+}
+
+/// `version = 2`: a `u32` literal, mixed into the L2 fingerprint.
+fn parse_version(name: &Ident, value: &Expr, errors: &mut Errors) -> Option<syn::LitInt> {
+    let lit = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) if lit.base10_parse::<u32>().is_ok() => lit,
+        _ => {
+            errors.spanned(
+                value,
+                format!("`{name}` takes a whole number from 0 to 4294967295: `{name} = 2`"),
+            );
+            return None;
+        }
+    };
+    Some(lit.clone())
 }
 
 fn parse_codec(lit: &LitStr, errors: &mut Errors) -> Option<CodecArg> {

@@ -196,6 +196,8 @@ impl Cached<'_> {
             quote!(.#name(#value))
         });
         let lock = a.lock.as_ref().map(|l| quote!(.#l(true)));
+        let compress = a.compress.as_ref().map(|c| quote!(.#c(true)));
+        let version = a.version.as_ref().map(|v| quote!(.version(#v)));
         let codec = a.codec.as_ref().map(|c| {
             let variant = Ident::new(c.variant, c.lit.span());
             quote!(.codec(::layercache::__private::Codec::#variant))
@@ -205,7 +207,7 @@ impl Cached<'_> {
         let function = quote!(.function(::core::concat!(::core::module_path!(), "::", #name)));
         quote! {
             const OPTIONS: ::layercache::__private::EntryOptions =
-                ::layercache::__private::EntryOptions::new() #function #(#durations)* #lock #codec;
+                ::layercache::__private::EntryOptions::new() #function #(#durations)* #lock #codec #compress #version;
         }
     }
 

@@ -150,6 +150,18 @@ fn needs_l2(args: &CachedArgs, errors: &mut Errors) {
             "`lock` makes instances share one load through L2, but this function is L1 only: add `l2`, or remove `lock`",
         );
     }
+    if let Some(compress) = &args.compress {
+        errors.spanned(
+            compress,
+            "`compress` compresses values stored in L2, but this function is L1 only: add `l2`, or remove `compress`",
+        );
+    }
+    if let Some(version) = &args.version {
+        errors.spanned(
+            version,
+            "`version` marks the L2 format of this function's values, but it is L1 only: add `l2`, or remove `version`",
+        );
+    }
     if let (Some(t), None) = (&args.timeout, &args.stale) {
         errors.spanned(
             &t.lit,

@@ -29,6 +29,8 @@ pub struct Category {
     tags = ["catalog", "category:<cat.slug>"],
     codec = "json",
     lock,
+    compress,
+    version = 2,
     jitter = "30s",
     condition = id != 0,
     unless = |p| p.category.is_empty(),
