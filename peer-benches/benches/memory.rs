@@ -21,6 +21,10 @@ const FILL: u64 = 10 * BUDGET;
 /// Value sizes, in turn: small, medium and large values mixed.
 const SIZES: [usize; 6] = [64, 256, 1024, 4096, 16_384, 700];
 
+/// L1's entry bound: more than the fill's values (about 180,000), and a realistic size for
+/// quick_cache's tables.
+const ENTRY_CAPACITY: usize = 1_000_000;
+
 /// The process's resident set, in bytes (from `/proc/self/status`).
 fn rss_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -40,7 +44,8 @@ fn main() {
         .expect("runtime");
     let cache = Cache::builder()
         .namespace("memory")
-        .l1_capacity(usize::MAX >> 8)
+        // Room for more entries than the fill stores, so that only the byte budget bounds L1.
+        .l1_capacity(ENTRY_CAPACITY)
         .l1_byte_budget(BUDGET)
         .build();
     let options = EntryOptions::new().ttl(Duration::from_secs(3600));
