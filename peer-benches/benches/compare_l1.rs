@@ -1,133 +1,69 @@
-//! L1 hit, side by side: layercache `#[cached]`, a hand-written `quick_cache` lookup, the `cached`
-//! crate's `#[cached]` (one lock around the store) and its `#[concurrent_cached]` (sharded), on 1
-//! and 2 threads. Every contender is an `async fn(u64) -> Arc<Product>` whose 1,024 keys are warm,
-//! called in a loop inside a current-thread Tokio runtime per thread.
+//! L1 hit, side by side on the wall clock: layercache `#[cached]` and `Cache::get_or_load`, raw
+//! quick_cache with a prebuilt key and with a `format!` key, and the `cached` crate's `#[cached]`
+//! (one lock around the store) and `#[concurrent_cached]` (sharded). Every contender is an
+//! `async fn(u64) -> Arc<String>` over 64 warm keys (`peer_benches::l1`), called in a loop inside
+//! a current-thread Tokio runtime per thread: on 1 thread over all 64 keys, and on 2 threads that
+//! both read one hot key.
 //!
 //! Also counts heap allocations per hit with a counting global allocator (printed as
 //! `report: alloc ...` lines that `benches/report.sh` collects).
 //!
 //! `cargo bench -p peer-benches --bench compare_l1` (add `-- --measurement-time 2` for a quick run).
 
-use std::convert::Infallible;
-use std::sync::{Arc, Barrier, OnceLock};
+use std::future::Future;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use layercache::__private::{CacheInternals, LoadPlan};
-use layercache::{Cache, EntryOptions};
+use peer_benches::counting_alloc::{allocations, Counting};
+use peer_benches::l1::{
+    cached_cached, cached_concurrent, hit, layercache_cached, layercache_get_or_load, quick_format,
+    quick_prebuilt, warm_all, PrebuiltKeys, KEYS,
+};
 
-#[path = "../../benches/common/counting_alloc.rs"]
-mod counting_alloc;
-use counting_alloc::allocations;
+#[global_allocator]
+static GLOBAL: Counting = Counting;
 
-#[derive(Clone, Debug)]
-#[allow(dead_code)]
-struct Product {
-    id: u64,
-    name: String,
-    price_cents: u64,
+/// Which keys the threads read.
+#[derive(Clone, Copy)]
+enum Keys {
+    /// Every thread walks all [`KEYS`].
+    All,
+    /// Every thread reads key 0.
+    OneHot,
 }
 
-fn product(id: u64) -> Arc<Product> {
-    Arc::new(Product {
-        id,
-        name: format!("product {id}"),
-        price_cents: id * 100,
-    })
-}
-
-const KEYS: u64 = 1_024;
-const CAPACITY: usize = 10_000;
-
-fn bench_cache() -> &'static Cache {
-    static CACHE: OnceLock<Cache> = OnceLock::new();
-    CACHE.get_or_init(|| {
-        Cache::builder()
-            .namespace("bench")
-            .l1_capacity(CAPACITY)
-            .build()
-    })
-}
-
-#[layercache::cached(key = "product:<id>", ttl = "1h", cache = bench_cache())]
-async fn layercache_product(id: u64) -> Arc<Product> {
-    product(id)
-}
-
-/// What `#[cached]` expands to, written by hand without the per-call clone of the `Cache`
-/// handle: shows what the macro's expansion costs on top of the runtime.
-async fn layercache_load_by_hand(id: u64) -> Arc<Product> {
-    const OPTIONS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(3600));
-    let cache = bench_cache();
-    let mut key = cache.key_builder();
-    key.literal("product:").part(&id);
-    let key = cache.finish_key(key);
-    let loaded = cache
-        .load(
-            key,
-            &OPTIONS,
-            LoadPlan::<_, Infallible>::local(),
-            || async move { Ok(product(id)) },
-        )
-        .await;
-    match loaded {
-        Ok(v) => v,
-        Err(never) => match never {},
+impl Keys {
+    fn id(self, i: u64, thread: u64) -> u64 {
+        match self {
+            Keys::All => (i.wrapping_mul(7) + thread * 13) % KEYS,
+            Keys::OneHot => 0,
+        }
     }
-}
-
-fn quick() -> &'static quick_cache::sync::Cache<u64, Arc<Product>> {
-    static QUICK: OnceLock<quick_cache::sync::Cache<u64, Arc<Product>>> = OnceLock::new();
-    QUICK.get_or_init(|| quick_cache::sync::Cache::new(CAPACITY))
-}
-
-/// What a team writes by hand: look up, else load and insert (no TTL, no single-flight).
-async fn quick_cache_product(id: u64) -> Arc<Product> {
-    if let Some(hit) = quick().get(&id) {
-        return hit;
-    }
-    let value = product(id);
-    quick().insert(id, value.clone());
-    value
-}
-
-#[cached::macros::cached(max_size = 10_000, ttl_secs = 3600)]
-async fn cached_product(id: u64) -> Arc<Product> {
-    product(id)
-}
-
-#[cached::macros::concurrent_cached(max_size = 10_000, ttl_secs = 3600)]
-async fn cached_concurrent_product(id: u64) -> Arc<Product> {
-    product(id)
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
 }
 
 /// `iters` hits on each of `threads` threads at once; returns the slowest thread's time, i.e. the
 /// time per hit of one thread while the others hit too.
-fn run<F, Fut>(threads: usize, iters: u64, call: F) -> Duration
+fn run<F, Fut>(threads: u64, keys: Keys, iters: u64, call: F) -> Duration
 where
     F: Fn(u64) -> Fut + Copy + Send,
-    Fut: std::future::Future<Output = Arc<Product>>,
+    Fut: Future<Output = Arc<String>>,
 {
-    let barrier = Barrier::new(threads);
+    let barrier = Barrier::new(threads as usize);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads as u64)
+        let handles: Vec<_> = (0..threads)
             .map(|t| {
                 let barrier = &barrier;
                 s.spawn(move || {
-                    let rt = runtime();
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
                     barrier.wait();
                     let started = Instant::now();
                     rt.block_on(async {
                         for i in 0..iters {
-                            let id = (i.wrapping_mul(7) + t * 13) % KEYS;
-                            std::hint::black_box(call(id).await);
+                            std::hint::black_box(call(keys.id(i, t)).await);
                         }
                     });
                     started.elapsed()
@@ -142,66 +78,55 @@ where
     })
 }
 
-/// Loads every key once, then returns the heap allocations per hit over 10,000 warm hits.
-fn warm_and_count<F, Fut>(call: F) -> f64
+/// Heap allocations per hit over 10,000 warm hits on this thread.
+fn allocations_per_hit<F, Fut>(call: F) -> f64
 where
     F: Fn(u64) -> Fut,
-    Fut: std::future::Future<Output = Arc<Product>>,
+    Fut: Future<Output = Arc<String>>,
 {
     const N: u64 = 10_000;
-    let rt = runtime();
-    rt.block_on(async {
-        for id in 0..KEYS {
-            call(id).await;
-        }
-        let before = allocations();
-        for i in 0..N {
-            std::hint::black_box(call(i % KEYS).await);
-        }
-        (allocations() - before) as f64 / N as f64
-    })
+    let before = allocations();
+    for i in 0..N {
+        std::hint::black_box(hit(call(i % KEYS)));
+    }
+    (allocations() - before) as f64 / N as f64
 }
 
 fn l1_hit(c: &mut Criterion) {
-    println!(
-        "report: alloc layercache {:.2}",
-        warm_and_count(layercache_product)
-    );
-    println!(
-        "report: alloc layercache_load_by_hand {:.2}",
-        warm_and_count(layercache_load_by_hand)
-    );
-    println!(
-        "report: alloc quick_cache_by_hand {:.2}",
-        warm_and_count(quick_cache_product)
-    );
-    println!("report: alloc cached {:.2}", warm_and_count(cached_product));
-    println!(
-        "report: alloc cached_concurrent {:.2}",
-        warm_and_count(cached_concurrent_product)
-    );
-    assert_eq!(
-        bench_cache().stats().loads,
-        KEYS,
-        "layercache loaded each key once"
-    );
+    let keys: &'static PrebuiltKeys = Box::leak(Box::new(PrebuiltKeys::new()));
+    warm_all(keys);
+    let get_or_load = |id: u64| layercache_get_or_load(id, &keys.get_or_load[id as usize]);
+    let prebuilt = |id: u64| quick_prebuilt(id, &keys.quick[id as usize]);
+
+    for (name, per_hit) in [
+        ("layercache", allocations_per_hit(layercache_cached)),
+        ("layercache_get_or_load", allocations_per_hit(get_or_load)),
+        ("quick_cache_prebuilt_key", allocations_per_hit(prebuilt)),
+        ("quick_cache_format_key", allocations_per_hit(quick_format)),
+        ("cached", allocations_per_hit(cached_cached)),
+        ("cached_concurrent", allocations_per_hit(cached_concurrent)),
+    ] {
+        println!("report: alloc {name} {per_hit:.2}");
+    }
 
     let mut group = c.benchmark_group("compare_l1_hit");
-    for threads in [1usize, 2] {
-        group.bench_function(format!("layercache/{threads}t"), |b| {
-            b.iter_custom(|iters| run(threads, iters, layercache_product))
+    for (threads, keys, label) in [(1, Keys::All, "1t"), (2, Keys::OneHot, "2t_hot_key")] {
+        let mut bench = |name: &str, f: &dyn Fn(u64) -> Duration| {
+            group.bench_function(format!("{name}/{label}"), |b| b.iter_custom(f));
+        };
+        bench("layercache", &|n| run(threads, keys, n, layercache_cached));
+        bench("layercache_get_or_load", &|n| {
+            run(threads, keys, n, get_or_load)
         });
-        group.bench_function(format!("layercache_load_by_hand/{threads}t"), |b| {
-            b.iter_custom(|iters| run(threads, iters, layercache_load_by_hand))
+        bench("quick_cache_prebuilt_key", &|n| {
+            run(threads, keys, n, prebuilt)
         });
-        group.bench_function(format!("quick_cache_by_hand/{threads}t"), |b| {
-            b.iter_custom(|iters| run(threads, iters, quick_cache_product))
+        bench("quick_cache_format_key", &|n| {
+            run(threads, keys, n, quick_format)
         });
-        group.bench_function(format!("cached/{threads}t"), |b| {
-            b.iter_custom(|iters| run(threads, iters, cached_product))
-        });
-        group.bench_function(format!("cached_concurrent/{threads}t"), |b| {
-            b.iter_custom(|iters| run(threads, iters, cached_concurrent_product))
+        bench("cached", &|n| run(threads, keys, n, cached_cached));
+        bench("cached_concurrent", &|n| {
+            run(threads, keys, n, cached_concurrent)
         });
     }
     group.finish();

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use layercache::Cache;
+use peer_benches::two_worker_runtime;
 
 const CALLERS: usize = 10_000;
 const LOAD_TIME: Duration = Duration::from_millis(20);
@@ -58,17 +59,6 @@ async fn cached_unprotected_product(id: u64) -> Arc<Product> {
     load(&UNPROTECTED_LOADS, id).await
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime")
-    })
-}
-
 /// A key no contender has seen.
 fn cold_key() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -105,7 +95,7 @@ fn report() {
         let mut times = Vec::new();
         for _ in 0..REPORT_ROUNDS {
             calls.store(0, SeqCst);
-            times.push(runtime().block_on(stampede(f, cold_key())));
+            times.push(two_worker_runtime().block_on(stampede(f, cold_key())));
             loads.push(calls.load(SeqCst));
         }
         times.sort();
@@ -131,7 +121,7 @@ fn report() {
 
 fn bench_stampede(c: &mut Criterion) {
     report();
-    let rt = runtime();
+    let rt = two_worker_runtime();
     let mut group = c.benchmark_group("stampede_10000_callers");
     group.sample_size(10);
     group.bench_function("layercache", |b| {

@@ -1,4 +1,10 @@
-//! A global allocator that counts allocations, for the benches' "allocations per hit" figures.
+//! A global allocator that counts allocations, for the "allocations per hit" figures. A bench
+//! binary that reports them installs it:
+//!
+//! ```ignore
+//! #[global_allocator]
+//! static GLOBAL: peer_benches::counting_alloc::Counting = peer_benches::counting_alloc::Counting;
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,10 +27,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
-/// Allocations so far, process-wide.
+/// Allocations so far, process-wide (0 unless the binary installed [`Counting`]).
 pub fn allocations() -> u64 {
     ALLOCATIONS.load(Relaxed)
 }

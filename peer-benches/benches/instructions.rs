@@ -1,0 +1,166 @@
+//! Instructions per hit, counted by callgrind through gungraun: repeatable on a noisy machine,
+//! where the wall clock is not.
+//!
+//! Each benchmark runs [`L1_HITS`] (or [`L2_HITS`]) warm hits in a loop; its set-up (building
+//! the stores, loading the 64 keys) is not counted. An empty loop over the same keys is the
+//! baseline: instructions per hit = (benchmark − baseline) / hits. `benches/report.sh` does the
+//! arithmetic; the hit count is in each benchmark's id (`hits_N`).
+//!
+//! - `l1`: an L1 hit of `async fn(u64) -> Arc<String>` over 64 warm keys, polled once with no
+//!   runtime: layercache `#[cached]` and `Cache::get_or_load`, the `cached` crate's `#[cached]`,
+//!   raw quick_cache with a prebuilt key and with a `format!` key.
+//! - `l2`: layercache with L1 off over the in-memory L2 (an L1 miss and an L2 hit: key, envelope,
+//!   tag checks, bincode decode of a ~300-byte product), inside a current-thread Tokio runtime.
+//!
+//! Needs valgrind and `gungraun-runner` of the same version as the `gungraun` crate
+//! (`cargo install gungraun-runner --version 0.20.0`), then
+//! `cargo bench -p peer-benches --bench instructions`.
+
+use std::hint::black_box;
+
+use gungraun::{library_benchmark, library_benchmark_group, main};
+use layercache::Cache;
+use peer_benches::l1::{
+    cached_cached, hit, layercache_cached, layercache_get_or_load, quick_format, quick_prebuilt,
+    warm_all, PrebuiltKeys, KEYS,
+};
+use peer_benches::l2::{self, layercache_l2_hit, memory_l2_cache};
+
+/// L1 hits per benchmark.
+const L1_HITS: u64 = 10_000;
+/// L2 hits per benchmark.
+const L2_HITS: u64 = 1_000;
+
+/// The id of the `i`th hit: the loop walks the 64 keys.
+fn id_of(i: u64) -> u64 {
+    black_box(i % KEYS)
+}
+
+/// Every L1 contender loaded; the keys leak so that dropping them is not counted.
+fn warm_l1() -> &'static PrebuiltKeys {
+    let keys = Box::leak(Box::new(PrebuiltKeys::new()));
+    warm_all(keys);
+    keys
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_empty_loop(keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        let id = id_of(i);
+        black_box(&keys.quick[id as usize]);
+    }
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_layercache_cached(_keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        black_box(hit(layercache_cached(id_of(i))));
+    }
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_layercache_get_or_load(keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        let id = id_of(i);
+        black_box(hit(layercache_get_or_load(
+            id,
+            &keys.get_or_load[id as usize],
+        )));
+    }
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_cached_cached(_keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        black_box(hit(cached_cached(id_of(i))));
+    }
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_quick_cache_prebuilt_key(keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        let id = id_of(i);
+        black_box(hit(quick_prebuilt(id, &keys.quick[id as usize])));
+    }
+}
+
+#[library_benchmark]
+#[bench::hits_10000(warm_l1())]
+fn l1_quick_cache_format_key(_keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        black_box(hit(quick_format(id_of(i))));
+    }
+}
+
+/// A current-thread runtime and a cache whose 64 products sit in the in-memory L2 only.
+struct L2Fixture {
+    runtime: tokio::runtime::Runtime,
+    cache: Cache,
+    keys: Vec<String>,
+}
+
+/// The L2 fixture, every key read once; leaked so that its drop is not counted.
+fn warm_l2() -> &'static L2Fixture {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cache = runtime.block_on(memory_l2_cache());
+    let keys: Vec<String> = (0..KEYS).map(l2::layercache_key).collect();
+    runtime.block_on(async {
+        for (id, key) in (0..KEYS).zip(&keys) {
+            assert_eq!(layercache_l2_hit(&cache, key).await, l2::product(id));
+        }
+    });
+    assert_eq!(cache.stats().loads, 0, "every read was an L2 hit");
+    Box::leak(Box::new(L2Fixture {
+        runtime,
+        cache,
+        keys,
+    }))
+}
+
+#[library_benchmark]
+#[bench::hits_1000(warm_l2())]
+fn l2_empty_loop(f: &'static L2Fixture) {
+    f.runtime.block_on(async {
+        for i in 0..L2_HITS {
+            black_box(&f.keys[id_of(i) as usize]);
+        }
+    });
+}
+
+#[library_benchmark]
+#[bench::hits_1000(warm_l2())]
+fn l2_layercache_l1_off(f: &'static L2Fixture) {
+    f.runtime.block_on(async {
+        for i in 0..L2_HITS {
+            let key = &f.keys[id_of(i) as usize];
+            black_box(layercache_l2_hit(&f.cache, key).await);
+        }
+    });
+}
+
+library_benchmark_group!(
+    name = l1_hit,
+    benchmarks = [
+        l1_empty_loop,
+        l1_layercache_cached,
+        l1_layercache_get_or_load,
+        l1_cached_cached,
+        l1_quick_cache_prebuilt_key,
+        l1_quick_cache_format_key
+    ]
+);
+
+library_benchmark_group!(
+    name = l2_hit,
+    benchmarks = [l2_empty_loop, l2_layercache_l1_off]
+);
+
+main!(library_benchmark_groups = l1_hit, l2_hit);
