@@ -314,6 +314,24 @@ mod tests {
     }
 
     #[test]
+    fn remove_and_clear_drop_entries() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        for key in ["a", "b", "c"] {
+            l1.insert(
+                key.into(),
+                entry(1u32, Duration::from_secs(60), Duration::ZERO),
+            );
+        }
+        l1.remove("a");
+        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert_eq!(l1.len(), 2);
+        l1.clear();
+        assert_eq!(l1.len(), 0);
+        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Miss));
+    }
+
+    #[test]
     fn a_released_refresh_can_be_claimed_again() {
         let e: Arc<L1Entry> = Arc::new(entry(1u32, Duration::from_secs(60), Duration::ZERO));
         let claim = e.claim_refresh();
