@@ -314,6 +314,37 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_hit_carries_the_entry_once_its_refresh_is_due() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        let now = tick();
+        let fresh = tick_after(now, Duration::from_secs(60));
+        for (key, refresh_in) in [("due", Duration::ZERO), ("later", Duration::from_secs(30))] {
+            let deadlines = Deadlines {
+                fresh_until: fresh,
+                stale_until: fresh,
+                refresh_at: Some(tick_after(now, refresh_in)),
+            };
+            let e = L1Entry::new(1u32, deadlines, vec![], 1);
+            l1.insert(key.into(), e);
+        }
+        assert!(matches!(
+            l1.get::<u32>("due", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: Some(_)
+            }
+        ));
+        assert!(matches!(
+            l1.get::<u32>("later", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: None
+            }
+        ));
+    }
+
+    #[test]
     fn remove_and_clear_drop_entries() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
