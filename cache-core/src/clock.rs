@@ -37,7 +37,6 @@ pub(crate) type Tick = coarsetime::Instant;
 
 /// The current L1 time.
 #[cfg(not(any(test, feature = "test-clock")))]
-#[inline]
 pub(crate) fn tick() -> Tick {
     // Not `now()`: that also stores into a global for `recent()`, a shared cache line every hit.
     coarsetime::Instant::now_without_cache_update()

@@ -16,6 +16,19 @@ fn past(d: Duration) {
     test_clock::advance(d + Duration::from_millis(1));
 }
 
+/// `key` loaded as 1 with a refresh point at `SHORT`, now past it; returns its options.
+async fn loaded_and_due_for_refresh(cache: &Cache, key: &str) -> EntryOptions {
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    cache
+        .get_or_load(key, &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT);
+    opts
+}
+
 /// A TTL, stale window or refresh point that only `past` gets through: far longer than any
 /// stall of a loaded machine, far shorter than the 60 s of values meant to stay fresh.
 const SHORT: Duration = Duration::from_secs(10);
@@ -220,14 +233,7 @@ async fn refresh_ahead_with_a_refresher_returns_at_once_and_reloads_once_in_back
 #[tokio::test]
 async fn refresh_ahead_without_a_refresher_reloads_in_band() {
     let cache = Cache::builder().build();
-    let opts = EntryOptions::new()
-        .ttl(Duration::from_secs(60))
-        .refresh(SHORT);
-    cache
-        .get_or_load("r", &opts, || async { Ok::<_, String>(1u32) })
-        .await
-        .unwrap();
-    past(SHORT);
+    let opts = loaded_and_due_for_refresh(&cache, "r").await;
     let v = cache
         .get_or_load("r", &opts, || async { Ok::<_, String>(2u32) })
         .await;
@@ -241,14 +247,7 @@ async fn refresh_ahead_without_a_refresher_reloads_in_band() {
 #[tokio::test]
 async fn a_failed_refresh_is_tried_again_by_a_later_hit() {
     let cache = Cache::builder().build();
-    let opts = EntryOptions::new()
-        .ttl(Duration::from_secs(60))
-        .refresh(SHORT);
-    cache
-        .get_or_load("r", &opts, || async { Ok::<_, String>(1u32) })
-        .await
-        .unwrap();
-    past(SHORT);
+    let opts = loaded_and_due_for_refresh(&cache, "r").await;
     let calls = AtomicUsize::new(0);
     let failing = || async {
         calls.fetch_add(1, SeqCst);

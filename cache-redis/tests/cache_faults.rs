@@ -13,6 +13,19 @@ use support::instances::{Instance, Loads};
 const WAIT: Duration = Duration::from_secs(10);
 const OPTS: EntryOptions = EntryOptions::new().ttl(Duration::from_secs(60));
 
+/// Loads `k{i}` (as `i`) on `a`, failing the test if the call hangs.
+async fn load_within_deadline(a: &Instance, loads: &Loads, i: u32) {
+    let v: u32 = tokio::time::timeout(
+        WAIT,
+        a.cache
+            .get_or_load(&format!("k{i}"), &OPTS, loads.returning(i)),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("call {i} hung"))
+    .unwrap();
+    assert_eq!(v, i);
+}
+
 #[tokio::test]
 async fn server_killed_mid_load_every_call_still_succeeds() {
     let server = Arc::new(Mutex::new(RedisServer::start()));
@@ -34,15 +47,7 @@ async fn server_killed_mid_load_every_call_still_succeeds() {
     let loads = Loads::default();
     for i in 0..20u32 {
         let failures_before = a.cache.stats().l2_errors;
-        let v: u32 = tokio::time::timeout(
-            WAIT,
-            a.cache
-                .get_or_load(&format!("k{i}"), &OPTS, loads.returning(i)),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("call {i} hung on the dead server"))
-        .unwrap();
-        assert_eq!(v, i);
+        load_within_deadline(&a, &loads, i).await;
         let failed = a.cache.stats().l2_errors - failures_before;
         assert!(failed <= 1, "call {i} tried L2 {failed} times");
     }
@@ -83,15 +88,7 @@ async fn calls_while_frozen(ns: &str) -> (Vec<CallCost>, cache_core::Stats) {
     let mut costs = Vec::new();
     for i in 0..10u32 {
         let before = a.cache.stats();
-        let v: u32 = tokio::time::timeout(
-            WAIT,
-            a.cache
-                .get_or_load(&format!("k{i}"), &OPTS, loads.returning(i)),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("call {i} hung on the frozen server"))
-        .unwrap();
-        assert_eq!(v, i);
+        load_within_deadline(&a, &loads, i).await;
         let after = a.cache.stats();
         costs.push(CallCost {
             l2_failures: after.l2_errors - before.l2_errors,
