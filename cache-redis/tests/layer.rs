@@ -229,10 +229,7 @@ async fn values_are_stored_with_the_ttl_and_expire() {
         .await
         .unwrap();
     assert!(layer.get(&key).await.unwrap().is_some());
-    let pttl: i64 = server
-        .cli(&["PTTL", &format!("{ns}:@:k")])
-        .parse()
-        .unwrap();
+    let pttl: i64 = server.cli(&["PTTL", &format!("{ns}:@:k")]).parse().unwrap();
     assert!(pttl > 0 && pttl <= 60_000, "PX ttl applied, got {pttl}");
     layer
         .set(&key, b"v".to_vec(), Duration::from_millis(150))
