@@ -2,11 +2,16 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use layercache::{cached, invalidates, Cache};
+use layercache_test_support::eventually;
 
 mod common;
 use common::{cache, Calls};
+
+/// A generous deadline for what happens in the background.
+const WAIT: Duration = Duration::from_secs(10);
 
 /// Readers and writers in another module, reached by path.
 mod catalog {
@@ -201,19 +206,17 @@ async fn refresh_reloads_in_the_background_with_owned_copies() {
     };
     assert_eq!(feed.headline("news").await, "news v0");
     feed.version.store(1, Ordering::SeqCst);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    // Due for refresh: this call still returns at once with the current value...
-    assert_eq!(feed.headline("news").await, "news v0");
-    // ...and the reload lands shortly after.
-    let mut latest = String::new();
-    for _ in 0..50 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        latest = feed.headline("news").await;
-        if latest == "news v1" {
-            break;
-        }
-    }
-    assert_eq!(latest, "news v1");
+    // Until the refresh is due, and on the call that finds it due, the current value comes back.
+    eventually(WAIT, "a refresh started", || async {
+        assert_eq!(feed.headline("news").await, "news v0");
+        feed.cache.stats().refreshes >= 1
+    })
+    .await;
+    // ...and the reload lands in the background.
+    eventually(WAIT, "the refreshed value is served", || async {
+        feed.headline("news").await == "news v1"
+    })
+    .await;
 }
 
 struct Library {
@@ -303,28 +306,20 @@ async fn refresh_reloads_in_the_background_and_keeps_the_tags() {
     let quote = || q.quote("ACME".to_owned(), "xnys");
     assert_eq!(quote().await, "ACME@xnys v0");
     q.version.store(1, Ordering::SeqCst);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
 
-    // Due for refresh: the reload waits on the gate, so this returns only if it runs in the background.
-    let due = tokio::time::timeout(std::time::Duration::from_secs(5), quote()).await;
-    assert_eq!(due.as_deref(), Ok("ACME@xnys v0"));
-    for _ in 0..100 {
-        if q.loads.get() == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-    assert_eq!(q.loads.get(), 2, "the reload runs on its own");
+    // Once due for refresh, the reload waits on the gate: the calls return (within a generous
+    // deadline) only because it runs in the background.
+    eventually(WAIT, "the reload started on its own", || async {
+        let current = tokio::time::timeout(WAIT, quote()).await;
+        assert_eq!(current.as_deref(), Ok("ACME@xnys v0"));
+        q.loads.get() == 2
+    })
+    .await;
     q.gate.add_permits(1);
-    let mut latest = String::new();
-    for _ in 0..100 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        latest = quote().await;
-        if latest.ends_with("v1") {
-            break;
-        }
-    }
-    assert_eq!(latest, "ACME@xnys v1");
+    eventually(WAIT, "the refreshed value is served", || async {
+        quote().await == "ACME@xnys v1"
+    })
+    .await;
 
     // The refreshed entry carries the function's tags.
     q.version.store(2, Ordering::SeqCst);

@@ -2,7 +2,8 @@
 //! many tasks while a fault script kills, restarts, pauses (SIGSTOP) and resumes the server, and
 //! a writer updates the source of truth and invalidates through `#[invalidates]`.
 //!
-//! Checked: no caller-visible error except the loader errors it injects; no stale read on the
+//! Checked: no caller-visible error except the loader errors it injects (counted at the loader:
+//! callers never see more errors than were injected); no stale read on the
 //! writer's instance after its invalidation returned; the other instance converges within a
 //! deadline (its lag is reported); L2 hits resume after a restart. Printed: calls, errors,
 //! p50/p99 latency per phase, stale reads, convergence lag, L2 recovery time.
@@ -40,6 +41,8 @@ struct Db {
     versions: Mutex<HashMap<u64, u64>>,
     loads: AtomicU64,
     fail_one_in: AtomicU64,
+    /// Failures this loader returned.
+    injected: AtomicUsize,
 }
 
 impl Db {
@@ -48,6 +51,7 @@ impl Db {
         tokio::time::sleep(Duration::from_millis(1)).await;
         let every = self.fail_one_in.load(SeqCst);
         if every > 0 && n % every == 0 {
+            self.injected.fetch_add(1, SeqCst);
             return Err(DbError::Injected);
         }
         let version = *self.versions.lock().unwrap().get(&id).unwrap_or(&0);
@@ -79,13 +83,14 @@ impl Instance {
     }
 }
 
-/// Latencies of one phase, in microseconds.
+/// Calls, caller-visible errors and latencies (µs) of one phase.
 #[derive(Default)]
 struct Phase {
     name: &'static str,
     latencies: Mutex<Vec<u32>>,
     calls: AtomicUsize,
     errors: AtomicUsize,
+    /// Failures the loader injected during this phase (set when the phase ends).
     injected: AtomicUsize,
 }
 
@@ -163,7 +168,7 @@ async fn soak_under_kill_pause_and_restart() {
                 match result {
                     Ok(item) => assert_eq!(item.id, id, "another key's value was served"),
                     Err(DbError::Injected) => {
-                        phase.injected.fetch_add(1, SeqCst);
+                        phase.errors.fetch_add(1, SeqCst);
                     }
                 }
                 tokio::task::yield_now().await;
@@ -174,6 +179,10 @@ async fn soak_under_kill_pause_and_restart() {
     // Writer: update on A, then read on A (must be new) and watch B converge.
     {
         let (a, b, stop) = (a.clone(), b.clone(), stop.clone());
+        let (phases, current) = (phases.clone(), current.clone());
+        let caller_error = move || {
+            phases[current.load(SeqCst)].errors.fetch_add(1, SeqCst);
+        };
         let (writer_stale, other_stale, max_lag_ms, writes) = (
             writer_stale.clone(),
             other_stale.clone(),
@@ -197,16 +206,18 @@ async fn soak_under_kill_pause_and_restart() {
                             break;
                         }
                         Ok(_) => break,
-                        Err(DbError::Injected) => continue,
+                        Err(DbError::Injected) => caller_error(),
                     }
                 }
                 // The other instance converges within a deadline.
                 loop {
                     match b.get(id).await {
                         Ok(item) if item.version >= version => break,
-                        Ok(_) => other_stale.fetch_add(1, SeqCst),
-                        Err(DbError::Injected) => 0,
-                    };
+                        Ok(_) => {
+                            other_stale.fetch_add(1, SeqCst);
+                        }
+                        Err(DbError::Injected) => caller_error(),
+                    }
                     assert!(
                         written.elapsed() < Duration::from_secs(20),
                         "instance B never saw the write of item {id}"
@@ -221,11 +232,21 @@ async fn soak_under_kill_pause_and_restart() {
 
     // The fault script.
     db.fail_one_in.store(50, SeqCst);
+    // Ends the current phase (recording the loader's failures in it) and starts `next`.
+    let mut injected_before = 0;
+    let mut next_phase = |next: usize| {
+        let injected = db.injected.load(SeqCst);
+        phases[current.load(SeqCst)]
+            .injected
+            .store(injected - injected_before, SeqCst);
+        injected_before = injected;
+        current.store(next, SeqCst);
+    };
     tokio::time::sleep(phase_len).await; // baseline
-    current.store(1, SeqCst);
+    next_phase(1);
     server.kill();
     tokio::time::sleep(phase_len).await;
-    current.store(2, SeqCst);
+    next_phase(2);
     server.restart();
     let restarted = Instant::now();
     let hits_at_restart = a.cache.stats().l2_hits + b.cache.stats().l2_hits;
@@ -243,10 +264,10 @@ async fn soak_under_kill_pause_and_restart() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    current.store(3, SeqCst);
+    next_phase(3);
     server.pause();
     tokio::time::sleep(phase_len).await;
-    current.store(4, SeqCst);
+    next_phase(4);
     server.resume();
     tokio::time::sleep(phase_len).await;
     stop.store(true, SeqCst);
@@ -256,6 +277,7 @@ async fn soak_under_kill_pause_and_restart() {
             .expect("a task hung")
             .expect("a task failed");
     }
+    next_phase(4);
 
     println!(
         "\nsoak: {} s per phase, {READERS} readers on 2 instances, {KEYS} keys, 1 writer",
@@ -297,12 +319,16 @@ async fn soak_under_kill_pause_and_restart() {
     );
     for p in phases.iter() {
         assert!(p.calls.load(SeqCst) > 0, "no calls in phase {}", p.name);
-        assert_eq!(
-            p.errors.load(SeqCst),
-            0,
-            "caller-visible errors in phase {}",
-            p.name
-        );
     }
+    // `#[cached]` never shares a failed load's error with its waiters (each runs its own
+    // loader), so every caller-visible error is one failure the loader injected; a cache fault
+    // surfacing as an error, or an error kept and served again, shows up as one too many.
+    let caller_errors: usize = phases.iter().map(|p| p.errors.load(SeqCst)).sum();
+    let injected = db.injected.load(SeqCst);
+    assert!(injected > 0, "the loader never failed: nothing was tested");
+    assert!(
+        caller_errors <= injected,
+        "{caller_errors} caller-visible errors, only {injected} injected at the loader"
+    );
     assert!(writes.load(SeqCst) > 0);
 }

@@ -214,6 +214,24 @@ mod tests {
     }
 
     #[test]
+    fn the_header_is_header_len_bytes_and_encode_allocates_exactly_once() {
+        let bare = Envelope {
+            tags: vec![],
+            payload: vec![],
+            ..sample()
+        };
+        let bytes = bare.encode().unwrap();
+        assert_eq!(bytes.len(), HEADER_LEN);
+        // The buffer is sized up front: tags and payload never make it grow or waste space.
+        let bytes = sample().encode().unwrap();
+        assert_eq!(bytes.capacity(), bytes.len());
+        assert_eq!(
+            bytes.len(),
+            HEADER_LEN + 2 + "catalog".len() + 8 + "payload".len()
+        );
+    }
+
+    #[test]
     fn an_empty_payload_round_trips() {
         // bincode encodes `()` as zero bytes: the payload is the empty rest of the envelope.
         for tags in [vec![], sample().tags] {

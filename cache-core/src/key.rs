@@ -384,10 +384,26 @@ mod tests {
         assert_eq!(render(&Box::<str>::from(text)), expected);
         assert_eq!(render(&Cow::Borrowed(text)), expected);
         assert_eq!(render(&Cow::<str>::Owned(text.to_string())), expected);
+        assert_eq!(render(&text), expected, "through a reference");
         let mut owned = text.to_string();
         assert_eq!(render(&&mut owned), expected);
         assert_eq!(render(&Arc::new(7u64)), "7");
         assert_eq!(render(&Box::new(Some(-1i8))), "-1");
+    }
+
+    #[test]
+    fn bool_and_char_render_their_display_form() {
+        assert_eq!(render(&true), "true");
+        assert_eq!(render(&false), "false");
+        assert_eq!(render(&'x'), "x");
+        assert_eq!(render(&':'), "%%3A");
+    }
+
+    #[cfg(feature = "uuid")]
+    #[test]
+    fn uuid_renders_hyphenated() {
+        let id = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(render(&id), "01234567-89ab-cdef-0123-456789abcdef");
     }
 
     #[test]

@@ -314,6 +314,55 @@ mod tests {
     }
 
     #[test]
+    fn a_fresh_hit_carries_the_entry_once_its_refresh_is_due() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        let now = tick();
+        let fresh = tick_after(now, Duration::from_secs(60));
+        for (key, refresh_in) in [("due", Duration::ZERO), ("later", Duration::from_secs(30))] {
+            let deadlines = Deadlines {
+                fresh_until: fresh,
+                stale_until: fresh,
+                refresh_at: Some(tick_after(now, refresh_in)),
+            };
+            let e = L1Entry::new(1u32, deadlines, vec![], 1);
+            l1.insert(key.into(), e);
+        }
+        assert!(matches!(
+            l1.get::<u32>("due", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: Some(_)
+            }
+        ));
+        assert!(matches!(
+            l1.get::<u32>("later", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: None
+            }
+        ));
+    }
+
+    #[test]
+    fn remove_and_clear_drop_entries() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        for key in ["a", "b", "c"] {
+            l1.insert(
+                key.into(),
+                entry(1u32, Duration::from_secs(60), Duration::ZERO),
+            );
+        }
+        l1.remove("a");
+        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert_eq!(l1.len(), 2);
+        l1.clear();
+        assert_eq!(l1.len(), 0);
+        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Miss));
+    }
+
+    #[test]
     fn a_released_refresh_can_be_claimed_again() {
         let e: Arc<L1Entry> = Arc::new(entry(1u32, Duration::from_secs(60), Duration::ZERO));
         let claim = e.claim_refresh();

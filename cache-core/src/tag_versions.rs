@@ -68,3 +68,62 @@ impl TagVersions {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(tag: &str, version: u64) -> TagStamp {
+        TagStamp {
+            tag: tag.into(),
+            version,
+        }
+    }
+
+    #[test]
+    fn local_bumps_count_up_from_zero() {
+        let tags = TagVersions::default();
+        assert_eq!(tags.current("t"), 0);
+        assert_eq!(tags.bump_local("t"), 1);
+        assert_eq!(tags.bump_local("t"), 2);
+        assert_eq!(tags.current("t"), 2);
+        assert_eq!(tags.current("other"), 0, "tags are independent");
+    }
+
+    #[test]
+    fn raise_only_moves_forward() {
+        let tags = TagVersions::default();
+        tags.raise("t", 5);
+        assert_eq!(tags.current("t"), 5);
+        tags.raise("t", 3);
+        assert_eq!(tags.current("t"), 5, "an older version never lowers it");
+        tags.raise("t", 6);
+        assert_eq!(tags.current("t"), 6);
+    }
+
+    #[test]
+    fn a_stamp_is_valid_until_its_tag_moves_past_it() {
+        let tags = TagVersions::default();
+        assert!(tags.still_valid(&[]));
+        assert!(tags.still_valid(&[stamp("never-bumped", 0)]));
+        tags.raise("t", 2);
+        assert!(tags.still_valid(&[stamp("t", 2)]), "same version");
+        assert!(
+            tags.still_valid(&[stamp("t", 3)]),
+            "stamped after a newer bump"
+        );
+        assert!(!tags.still_valid(&[stamp("t", 1)]), "invalidated since");
+        assert!(
+            !tags.still_valid(&[stamp("never-bumped", 0), stamp("t", 1)]),
+            "one invalidated tag is enough"
+        );
+    }
+
+    #[test]
+    fn stamps_carry_the_current_versions() {
+        let tags = TagVersions::default();
+        tags.raise("a", 4);
+        let stamps = tags.stamps(&["a".to_string(), "b".to_string()]);
+        assert_eq!(stamps, vec![stamp("a", 4), stamp("b", 0)]);
+    }
+}

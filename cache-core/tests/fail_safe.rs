@@ -1,18 +1,37 @@
 //! Return kinds, fail-safe (stale on error or timeout), refresh-ahead, jitter and L1 TTL.
+//!
+//! L1 time is moved by hand (`test_clock`, per thread: every test runs on a current-thread
+//! runtime), so no test sleeps for a TTL or depends on the machine being fast.
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::__private::{CacheInternals, LoadPlan};
+use cache_core::clock::test_clock;
 use cache_core::{Cache, EntryOptions, MemoryL2};
 
-/// Lets a short TTL run out (time itself is what the test waits for).
-async fn past(d: Duration) {
-    tokio::time::sleep(d + Duration::from_millis(5)).await;
+/// Moves L1 time just past `d`.
+fn past(d: Duration) {
+    test_clock::advance(d + Duration::from_millis(1));
 }
 
-const SHORT: Duration = Duration::from_millis(30);
+/// `key` loaded as 1 with a refresh point at `SHORT`, now past it; returns its options.
+async fn loaded_and_due_for_refresh(cache: &Cache, key: &str) -> EntryOptions {
+    let opts = EntryOptions::new()
+        .ttl(Duration::from_secs(60))
+        .refresh(SHORT);
+    cache
+        .get_or_load(key, &opts, || async { Ok::<_, String>(1u32) })
+        .await
+        .unwrap();
+    past(SHORT);
+    opts
+}
+
+/// A TTL, stale window or refresh point that only `past` gets through: far longer than any
+/// stall of a loaded machine, far shorter than the 60 s of values meant to stay fresh.
+const SHORT: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn hits_do_not_run_the_loader_and_err_is_never_cached() {
@@ -104,7 +123,7 @@ async fn an_expired_value_is_served_stale_when_the_loader_fails() {
         .get_or_load("p", &opts, || async { Ok::<_, String>(1u32) })
         .await;
     assert_eq!(v, Ok(1));
-    past(SHORT).await;
+    past(SHORT);
     let v = cache
         .get_or_load("p", &opts, || async {
             Err::<u32, _>("db down".to_string())
@@ -119,7 +138,7 @@ async fn an_expired_value_is_served_stale_when_the_loader_fails() {
         .get_or_load("q", &plain, || async { Ok::<_, String>(1u32) })
         .await
         .unwrap();
-    past(SHORT).await;
+    past(SHORT);
     let v = cache
         .get_or_load("q", &plain, || async {
             Err::<u32, _>("db down".to_string())
@@ -128,7 +147,8 @@ async fn an_expired_value_is_served_stale_when_the_loader_fails() {
     assert_eq!(v, Err("db down".to_string()));
 }
 
-#[tokio::test]
+// Paused: the runtime jumps to the loader timeout as soon as everything waits on it.
+#[tokio::test(start_paused = true)]
 async fn a_slow_loader_is_cut_short_by_timeout_when_stale_exists() {
     let cache = Cache::builder().build();
     let opts = EntryOptions::new()
@@ -139,7 +159,7 @@ async fn a_slow_loader_is_cut_short_by_timeout_when_stale_exists() {
         .get_or_load("t", &opts, || async { Ok::<_, String>(1u32) })
         .await
         .unwrap();
-    past(SHORT).await;
+    past(SHORT);
     let v = tokio::time::timeout(
         Duration::from_secs(10),
         cache.get_or_load("t", &opts, std::future::pending::<Result<u32, String>>),
@@ -158,14 +178,15 @@ async fn the_stale_window_ends() {
         .get_or_load("w", &opts, || async { Ok::<_, String>(1u32) })
         .await
         .unwrap();
-    past(SHORT * 2).await;
+    past(SHORT * 2);
     let v = cache
         .get_or_load("w", &opts, || async { Err::<u32, _>("down".to_string()) })
         .await;
     assert_eq!(v, Err("down".to_string()));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Current-thread: the background reload runs on this thread, under the same L1 clock.
+#[tokio::test]
 async fn refresh_ahead_with_a_refresher_returns_at_once_and_reloads_once_in_background() {
     let cache = Cache::builder().build();
     let opts = EntryOptions::new()
@@ -183,7 +204,7 @@ async fn refresh_ahead_with_a_refresher_returns_at_once_and_reloads_once_in_back
         .load(cache.key("r"), &opts, plan(), || async { Ok(1u32) })
         .await;
     assert_eq!(first, Ok(1));
-    past(SHORT).await;
+    past(SHORT);
     // Many hits after the refresh point: all return the current value at once, one reload runs.
     for _ in 0..20 {
         let v = cache
@@ -212,14 +233,7 @@ async fn refresh_ahead_with_a_refresher_returns_at_once_and_reloads_once_in_back
 #[tokio::test]
 async fn refresh_ahead_without_a_refresher_reloads_in_band() {
     let cache = Cache::builder().build();
-    let opts = EntryOptions::new()
-        .ttl(Duration::from_secs(60))
-        .refresh(SHORT);
-    cache
-        .get_or_load("r", &opts, || async { Ok::<_, String>(1u32) })
-        .await
-        .unwrap();
-    past(SHORT).await;
+    let opts = loaded_and_due_for_refresh(&cache, "r").await;
     let v = cache
         .get_or_load("r", &opts, || async { Ok::<_, String>(2u32) })
         .await;
@@ -228,6 +242,31 @@ async fn refresh_ahead_without_a_refresher_reloads_in_band() {
         .get_or_load("r", &opts, || async { Ok::<_, String>(3u32) })
         .await;
     assert_eq!(v, Ok(2), "the refreshed value is a fresh hit");
+}
+
+#[tokio::test]
+async fn a_failed_refresh_is_tried_again_by_a_later_hit() {
+    let cache = Cache::builder().build();
+    let opts = loaded_and_due_for_refresh(&cache, "r").await;
+    let calls = AtomicUsize::new(0);
+    let failing = || async {
+        calls.fetch_add(1, SeqCst);
+        Err::<u32, _>("db down".to_string())
+    };
+    for attempt in 1..=2 {
+        let v = cache.get_or_load("r", &opts, failing).await;
+        assert_eq!(v, Ok(1), "the current value while the refresh fails");
+        assert_eq!(
+            calls.load(SeqCst),
+            attempt,
+            "each hit tries the refresh again"
+        );
+    }
+    let v = cache
+        .get_or_load("r", &opts, || async { Ok::<_, String>(2u32) })
+        .await;
+    assert_eq!(v, Ok(2), "a refresh that works replaces the value");
+    assert_eq!(cache.stats().refreshes, 3);
 }
 
 #[tokio::test]
@@ -241,7 +280,7 @@ async fn l1_ttl_is_never_longer_than_ttl_and_l2_serves_after_l1_expires() {
         .get_or_load("x", &opts, || async { Ok::<_, String>(1u32) })
         .await
         .unwrap();
-    past(SHORT).await;
+    past(SHORT);
     let v = cache
         .get_or_load("x", &opts, || async { Ok::<_, String>(2u32) })
         .await;
@@ -256,7 +295,7 @@ async fn l1_ttl_is_never_longer_than_ttl_and_l2_serves_after_l1_expires() {
         .get_or_load("y", &capped, || async { Ok::<_, String>(1u32) })
         .await
         .unwrap();
-    past(SHORT).await;
+    past(SHORT);
     let v = cache
         .get_or_load("y", &capped, || async { Ok::<_, String>(2u32) })
         .await;
@@ -350,7 +389,7 @@ async fn get_fresh_serves_only_fresh_hits_without_a_due_refresh() {
         None,
         "another type is a miss"
     );
-    past(SHORT).await;
+    past(SHORT);
     assert_eq!(
         cache.get_fresh::<u32>(&key, &opts),
         None,

@@ -1,7 +1,7 @@
 //! The layer when its server dies, restarts or freezes: errors stay bounded, the shared connection
 //! and the backplane come back by themselves.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cache_core::{Invalidation, InvalidationMessage, L2};
 use cache_redis::RedisL2;
@@ -83,11 +83,9 @@ async fn a_frozen_server_is_noticed_and_calls_recover_when_it_resumes() {
     server.pause();
     // The cache bounds each call by the policy timeout; the layer's own response timeout is the
     // backstop for direct callers.
-    let started = Instant::now();
     let timeout = layer.policy().timeout;
     let bounded = tokio::time::timeout(timeout, layer.get(&key)).await;
     assert!(bounded.is_err(), "a frozen server cannot answer");
-    assert!(started.elapsed() < timeout * 3);
     let direct = layer.get(&key).await;
     assert!(direct.is_err());
     eventually(WAIT, "frozen backplane noticed by PING", || async {

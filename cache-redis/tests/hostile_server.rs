@@ -43,12 +43,24 @@ async fn out_of_memory_errors_degrade_to_the_loader_and_are_counted() {
     // An invalidation the server refuses is kept for replay, and the writer's instance
     // does not serve the old value meanwhile.
     a.cache.invalidate("k0").await;
+    let s = a.cache.stats();
+    assert!(s.pending_invalidations >= 1, "kept for replay: {s:?}");
     let v: u32 = a
         .cache
         .get_or_load("k0", &OPTS, loads.returning(100))
         .await
         .unwrap();
     assert_eq!(v, 100);
+    // Once the server takes writes again, the invalidation is replayed.
+    server.cli(&["CONFIG", "SET", "maxmemory", "0"]);
+    eventually(
+        Duration::from_secs(10),
+        "the invalidation replayed",
+        || async { a.cache.stats().pending_invalidations == 0 },
+    )
+    .await;
+    let s = a.cache.stats();
+    assert!(s.invalidations_replayed >= 1, "{s:?}");
 }
 
 #[tokio::test]

@@ -120,8 +120,8 @@ fn a_reconnect_made_in_a_runtime_that_then_dies_does_not_break_the_layer() {
 /// A cache outlives the runtime of its first callers (a globally installed cache, or one built in
 /// a `#[tokio::test]`). Its background replay of failed invalidations must too: issue 4 says an
 /// invalidation that failed during an outage reaches L2 when Redis is back, even when no call
-/// touches L2 afterwards. Fails while cache-core marks "a retry task is running" with a flag that
-/// is never reset when that task's runtime shuts down with it.
+/// touches L2 afterwards. Guards against the "a retry task is running" flag staying set when
+/// that task's runtime shuts down with it (then no later outage would be replayed).
 #[test]
 fn replay_of_failed_invalidations_survives_the_runtime_that_started_it() {
     use cache_core::{Cache, EntryOptions};

@@ -45,9 +45,7 @@ async fn b_serves_what_a_loaded_without_running_its_loader() {
 async fn a_key_invalidation_reaches_b_within_a_deadline() {
     let server = RedisServer::start();
     let ns = namespace("inv-key");
-    let a = Instance::new(&server.url(), &ns).await;
-    let b = Instance::new(&server.url(), &ns).await;
-    b.subscribed().await;
+    let (a, b) = Instance::pair(&server.url(), &ns).await;
     let loads = Loads::default();
     a.read("k", &OPTS, &loads, "old").await;
     b.read("k", &OPTS, &loads, "unused").await;
@@ -76,9 +74,7 @@ async fn a_key_invalidation_reaches_b_within_a_deadline() {
 async fn a_tag_invalidation_reaches_b_within_a_deadline() {
     let server = RedisServer::start();
     let ns = namespace("inv-tag");
-    let a = Instance::new(&server.url(), &ns).await;
-    let b = Instance::new(&server.url(), &ns).await;
-    b.subscribed().await;
+    let (a, b) = Instance::pair(&server.url(), &ns).await;
     let tagged = OPTS.clone().with_tags(vec!["catalog".into()]);
     let loads = Loads::default();
     for i in 0..3 {
@@ -120,9 +116,7 @@ async fn a_tag_invalidation_reaches_b_within_a_deadline() {
 async fn a_clear_reaches_b_within_a_deadline() {
     let server = RedisServer::start();
     let ns = namespace("inv-clear");
-    let a = Instance::new(&server.url(), &ns).await;
-    let b = Instance::new(&server.url(), &ns).await;
-    b.subscribed().await;
+    let (a, b) = Instance::pair(&server.url(), &ns).await;
     let loads = Loads::default();
     for i in 0..5u32 {
         let _: u32 = a

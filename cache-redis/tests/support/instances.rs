@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cache_core::{Cache, CacheBuilder, EntryOptions};
-use cache_redis::RedisL2;
+use cache_redis::{RedisL2, RedisL2Builder};
 use layercache_test_support::eventually;
 
 /// One application instance: its cache and (a handle to) its Redis layer.
@@ -20,20 +20,37 @@ impl Instance {
         Instance::with(url, namespace, |b| b).await
     }
 
+    /// Two instances on `url` under one `namespace`, the second subscribed to the backplane
+    /// (it is the one that must hear what the first invalidates).
+    pub async fn pair(url: &str, namespace: &str) -> (Instance, Instance) {
+        let first = Instance::new(url, namespace).await;
+        let second = Instance::new(url, namespace).await;
+        second.subscribed().await;
+        (first, second)
+    }
+
     /// Like [`new`](Self::new), with changes to the cache builder.
     pub async fn with(
         url: &str,
         namespace: &str,
         configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
     ) -> Instance {
+        Instance::with_layer(url, namespace, |l| l, configure).await
+    }
+
+    /// Like [`with`](Self::with), with changes to the Redis layer's builder too.
+    pub async fn with_layer(
+        url: &str,
+        namespace: &str,
+        configure_layer: impl FnOnce(RedisL2Builder) -> RedisL2Builder,
+        configure: impl FnOnce(CacheBuilder) -> CacheBuilder,
+    ) -> Instance {
         let layer = RedisL2::builder(url)
             .timeout(Duration::from_millis(100))
             .breaker(3, Duration::from_millis(300))
             .connect_timeout(Duration::from_millis(300))
-            .health_interval(Duration::from_millis(100))
-            .build()
-            .await
-            .expect("connect");
+            .health_interval(Duration::from_millis(100));
+        let layer = configure_layer(layer).build().await.expect("connect");
         let cache = configure(Cache::builder().namespace(namespace))
             .l2(layer.clone())
             .build();

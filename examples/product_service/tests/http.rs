@@ -110,6 +110,13 @@ impl Client {
             .unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
     }
 
+    /// The instance's L1 hits so far, from `GET /stats`.
+    async fn l1_hits(&self, on: &Instance) -> u64 {
+        let stats: serde_json::Value =
+            serde_json::from_str(&self.text(on, "/stats").await).expect("stats JSON");
+        stats["l1_hits"].as_u64().expect("l1_hits in /stats")
+    }
+
     async fn text(&self, on: &Instance, path: &str) -> String {
         let response = self
             .http
@@ -167,7 +174,9 @@ async fn a_put_on_one_instance_is_seen_by_a_get_on_the_other() {
 
         // B caches product 42 (the second read is an L1 hit), A changes it.
         let before = client.product(&b, 42).await;
+        let hits = client.l1_hits(&b).await;
         assert_eq!(client.product(&b, 42).await, before);
+        assert_eq!(client.l1_hits(&b).await, hits + 1, "B's second read hit L1");
         assert_eq!(
             client.product(&a, 42).await,
             before,
