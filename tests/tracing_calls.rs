@@ -1,5 +1,5 @@
 //! What `RUST_LOG=layercache=…` shows of a cached call: one span `layercache.call` with the
-//! function's path, the key as stored (in Redis: with its generation) and the outcome; L1 hits
+//! function's path, the key as stored (in Redis: `ns:@:rest`) and the outcome; L1 hits
 //! only at TRACE; never a value.
 #![cfg(all(feature = "redis", feature = "json"))]
 
@@ -129,7 +129,11 @@ fn the_logged_key_is_the_key_in_redis() {
     });
     let stored = server.cli(&["--scan", "--pattern", &format!("{ns}*user:5")]);
     let stored = stored.lines().next().expect("the value is in Redis");
-    assert_ne!(stored, format!("{ns}:user:5"), "Redis adds the generation");
+    assert_ne!(
+        stored,
+        format!("{ns}:user:5"),
+        "Redis keys have a layout of their own"
+    );
     for outcome in ["outcome=loaded", "outcome=l2_hit"] {
         let line = lines_with(&log, outcome);
         assert_eq!(line.len(), 1, "{outcome}:\n{log}");
