@@ -167,3 +167,38 @@ fn no_event_comes_from_outside_the_layercache_target() {
         "events outside the target `layercache`:\n{log}"
     );
 }
+
+#[test]
+fn an_outage_logs_one_warning_per_kind_not_one_per_call() {
+    // The only test of this binary with L2 failures: the warnings' rate limits are per process.
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let log = logged("layercache=warn", async move {
+        let l2 = RedisL2::builder(url)
+            .backplane(false)
+            .timeout(std::time::Duration::from_millis(50))
+            // Never opens during the test: every call really tries Redis and fails.
+            .breaker(10_000, std::time::Duration::from_secs(1))
+            .build()
+            .await
+            .expect("connects");
+        let cache = Cache::builder()
+            .namespace(namespace("trace_outage"))
+            .l2(l2)
+            .build();
+        server.kill();
+        for id in 1..=20 {
+            get_user(&cache, id)
+                .await
+                .expect("the loader serves every call");
+        }
+        assert!(cache.stats().l2_errors >= 20, "{:?}", cache.stats());
+    });
+    let warnings = lines_with(&log, "L2 operation failed");
+    assert_eq!(warnings.len(), 1, "20 failing calls, one warning:\n{log}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("Check that Redis"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET), "a value was logged:\n{log}");
+}
