@@ -3,7 +3,8 @@
 //! ```text
 //! cargo run --example quickstart                                   # L1 only, no Redis needed
 //! REDIS_URL=redis://127.0.0.1:6379 cargo run --example quickstart  # with Redis as L2
-//! RUST_LOG=layercache=debug,cache_core=debug cargo run --example quickstart  # see the cache at work
+//! RUST_LOG=layercache=debug cargo run --example quickstart    # each call past L1: key, outcome
+//! RUST_LOG=layercache=trace cargo run --example quickstart    # L1 hits too
 //! ```
 //!
 //! Each call prints where its value came from (L1, L2 or the loader) and how long it took.

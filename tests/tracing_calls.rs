@@ -1,5 +1,5 @@
 //! What `RUST_LOG=layercache=…` shows of a cached call: one span `layercache.call` with the
-//! function's path, the key as stored (in Redis: with its generation) and the outcome; L1 hits
+//! function's path, the key as stored (in Redis: `ns:@:rest`) and the outcome; L1 hits
 //! only at TRACE; never a value.
 #![cfg(all(feature = "redis", feature = "json"))]
 
@@ -129,7 +129,11 @@ fn the_logged_key_is_the_key_in_redis() {
     });
     let stored = server.cli(&["--scan", "--pattern", &format!("{ns}*user:5")]);
     let stored = stored.lines().next().expect("the value is in Redis");
-    assert_ne!(stored, format!("{ns}:user:5"), "Redis adds the generation");
+    assert_ne!(
+        stored,
+        format!("{ns}:user:5"),
+        "Redis keys have a layout of their own"
+    );
     for outcome in ["outcome=loaded", "outcome=l2_hit"] {
         let line = lines_with(&log, outcome);
         assert_eq!(line.len(), 1, "{outcome}:\n{log}");
@@ -162,4 +166,39 @@ fn no_event_comes_from_outside_the_layercache_target() {
         ours.is_empty(),
         "events outside the target `layercache`:\n{log}"
     );
+}
+
+#[test]
+fn an_outage_logs_one_warning_per_kind_not_one_per_call() {
+    // The only test of this binary with L2 failures: the warnings' rate limits are per process.
+    let mut server = RedisServer::start();
+    let url = server.url();
+    let log = logged("layercache=warn", async move {
+        let l2 = RedisL2::builder(url)
+            .backplane(false)
+            .timeout(std::time::Duration::from_millis(50))
+            // Never opens during the test: every call really tries Redis and fails.
+            .breaker(10_000, std::time::Duration::from_secs(1))
+            .build()
+            .await
+            .expect("connects");
+        let cache = Cache::builder()
+            .namespace(namespace("trace_outage"))
+            .l2(l2)
+            .build();
+        server.kill();
+        for id in 1..=20 {
+            get_user(&cache, id)
+                .await
+                .expect("the loader serves every call");
+        }
+        assert!(cache.stats().l2_errors >= 20, "{:?}", cache.stats());
+    });
+    let warnings = lines_with(&log, "L2 operation failed");
+    assert_eq!(warnings.len(), 1, "20 failing calls, one warning:\n{log}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains("Check that Redis"),
+        "{log}"
+    );
+    assert!(!log.contains(SECRET), "a value was logged:\n{log}");
 }

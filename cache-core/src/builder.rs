@@ -22,7 +22,7 @@ use crate::tag_versions::TagVersions;
 ///
 /// ```
 /// use std::time::Duration;
-/// use cache_core::{Cache, Codec};
+/// use layercache::{Cache, Codec};
 /// let cache = Cache::builder()
 ///     .namespace("shop:v1")
 ///     .l1_capacity(100_000)

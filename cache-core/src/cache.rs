@@ -31,7 +31,7 @@ use crate::write_path::Store;
 ///
 /// ```
 /// # tokio_test_block_on(async {
-/// use cache_core::{Cache, EntryOptions};
+/// use layercache::{Cache, EntryOptions};
 /// use std::time::Duration;
 ///
 /// let cache = Cache::builder().namespace("shop").build();

@@ -40,7 +40,7 @@ impl<V: Serialize + DeserializeOwned> ValueIo<V> {
     }
 }
 
-/// The per-call rules of [`Cache::load`](crate::Cache::load). Built by the `#[cached]` macro;
+/// The per-call rules of `Cache::load`. Built by the `#[cached]` macro;
 /// [`Cache::get_or_load`](crate::Cache::get_or_load) uses [`LoadPlan::shared`] as it is.
 pub struct LoadPlan<'a, V, E> {
     pub(crate) io: Option<ValueIo<V>>,

@@ -291,7 +291,7 @@ impl Subscriber {
         let (versions, lost) = match tokio::time::timeout(self.timeout, read).await {
             Ok(Ok(found)) => found,
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "could not check tag versions");
+                tracing::debug!(target: log::REDIS, error = %e, "could not check tag versions");
                 return cursor;
             }
             Err(_) => return cursor,
@@ -302,6 +302,7 @@ impl Subscriber {
             };
             self.backplane.tag_floors.raise(tag, version);
             tracing::info!(
+                target: log::REDIS,
                 tag = tag.as_str(),
                 version,
                 "tag version was lost or went backwards in Redis; moved forward and announced"
@@ -320,7 +321,7 @@ impl Subscriber {
             publish.arg(self.space.channel()).arg(payload);
             let sent = publish.query_async::<redis::Value>(&mut connection);
             if !matches!(tokio::time::timeout(self.timeout, sent).await, Ok(Ok(_))) {
-                tracing::debug!("could not announce a repaired tag version");
+                tracing::debug!(target: log::REDIS, "could not announce a repaired tag version");
             }
         }
         next

@@ -19,9 +19,9 @@ use crate::slots::SlotRanges;
 /// Configures and connects a [`RedisL2`].
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), cache_redis::RedisL2Error> {
+/// # async fn f() -> Result<(), layercache::RedisL2Error> {
 /// use std::time::Duration;
-/// let layer = cache_redis::RedisL2::builder("redis://app:secret@10.0.0.5:6379")
+/// let layer = layercache::RedisL2::builder("redis://app:secret@10.0.0.5:6379")
 ///     .timeout(Duration::from_millis(30))
 ///     .breaker(5, Duration::from_secs(2))
 ///     .max_value_size(512 * 1024)

@@ -48,8 +48,8 @@ struct RecordSlot {
 /// the tokio runtime that built it shuts down. That thread ends when the last handle is dropped.
 ///
 /// ```no_run
-/// # async fn f() -> Result<(), cache_redis::RedisL2Error> {
-/// let layer = cache_redis::RedisL2::connect("redis://127.0.0.1:6379").await?;
+/// # async fn f() -> Result<(), layercache::RedisL2Error> {
+/// let layer = layercache::RedisL2::connect("redis://127.0.0.1:6379").await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -270,6 +270,9 @@ async fn stats_metrics_and_errors_over_http() {
             "layercache_l1_hits_total",
             "layercache_loads_total",
             "layercache_breaker_open",
+            // layercache's own load-time histogram, per function
+            "layercache_load_duration_seconds_bucket",
+            "function=\"product_service::catalog::",
             "http_request_duration_seconds_bucket",
             "route=\"/products/{id}\"",
         ] {
