@@ -17,6 +17,7 @@
 #[doc(hidden)]
 pub mod __private;
 mod backplane;
+mod blocking;
 mod breaker;
 mod builder;
 mod cache;
@@ -43,6 +44,7 @@ mod model_checks;
 mod options;
 mod pending_invalidations;
 mod read_path;
+mod shared_error;
 mod shared_layer;
 mod shim;
 mod single_flight;
@@ -58,4 +60,5 @@ pub use l2::{BackplaneListener, Invalidation, InvalidationMessage, L2Error, L2Po
 #[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;
+pub use shared_error::SharedError;
 pub use stats::{StatField, StatKind, Stats};

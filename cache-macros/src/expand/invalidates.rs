@@ -19,6 +19,15 @@ pub(crate) fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = InvalidatesArgs::parse(attr, &mut errors);
+    invalidates_fn(item_fn, args, errors)
+}
+
+/// Expands one `#[invalidates]` function whose arguments are parsed (`errors` holds their mistakes).
+pub(crate) fn invalidates_fn(
+    item_fn: ItemFn,
+    args: InvalidatesArgs,
+    mut errors: Errors,
+) -> TokenStream {
     let f = Function::analyze(item_fn, Reader::Invalidates, &mut errors);
     validate::invalidates(&f, &args, &mut errors);
     let targets: Vec<TokenStream> = args
@@ -110,14 +119,25 @@ fn expand_invalidates(
         quote!(let #cache = #expr;)
     });
     let k = local("k");
-    let keys = args.keys.iter().map(|t| {
-        let render = t.render_calls();
-        quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
-    });
-    let tags = args.tags.iter().map(|t| {
-        let tag = render_tag(t);
-        quote!(.tag(&#cache, #tag))
-    });
+    let keys: Vec<TokenStream> = args
+        .keys
+        .iter()
+        .map(|t| {
+            let render = t.render_calls();
+            quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
+        })
+        .collect();
+    let tags: Vec<TokenStream> = args
+        .tags
+        .iter()
+        .map(|t| {
+            let tag = render_tag(t);
+            quote!(.tag(&#cache, #tag))
+        })
+        .collect();
+    if !f.is_async() {
+        return expand_sync(f, args, cache_binding, &invalidation, targets, keys, tags);
+    }
     let before = args
         .before
         .as_ref()
@@ -149,6 +169,52 @@ fn expand_invalidates(
                 #(#tags)*;
             #before
             let #result = #body;
+            #after
+            #result
+        }
+    }
+}
+
+/// `#[invalidates]` on a plain `fn`: the body runs in a closure (so `return` and `?` keep their
+/// meaning), and the invalidation runs before the function returns (see
+/// `__private::invalidate_blocking` for caches with an L2).
+fn expand_sync(
+    f: &Function,
+    args: &InvalidatesArgs,
+    cache_binding: Option<TokenStream>,
+    invalidation: &syn::Ident,
+    targets: &[TokenStream],
+    keys: Vec<TokenStream>,
+    tags: Vec<TokenStream>,
+) -> TokenStream {
+    let item = &f.item;
+    let (attrs, vis, sig, block) = (&item.attrs, &item.vis, &item.sig, &item.block);
+    let result = local("result");
+    let run = quote!(::layercache::__private::invalidate_blocking(&#invalidation););
+    let before = args.before.as_ref().map(|_| run.clone());
+    let ret = &f.output.ty;
+    let mut scan = TypeScan::default();
+    syn::visit::Visit::visit_type(&mut scan, ret);
+    let ret_annotation = scan.impl_trait.is_none().then(|| quote!(-> #ret));
+    let after = if f.output.is_result() {
+        quote! {
+            if #result.is_ok() {
+                #run
+            }
+        }
+    } else {
+        run
+    };
+    quote! {
+        #(#attrs)* #vis #sig {
+            #cache_binding
+            let #invalidation = ::layercache::__private::Invalidations::new()
+                #(.key(#targets))*
+                #(#keys)*
+                #(#tags)*;
+            #before
+            #[allow(clippy::redundant_closure_call)]
+            let #result = (move || #ret_annotation #block)();
             #after
             #result
         }
