@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
@@ -421,24 +422,25 @@ impl CachedArgs {
     /// refused.
     pub(crate) fn parse_defaults(tokens: TokenStream, errors: &mut Errors) -> CachedArgs {
         let mut args = CachedArgs::parse(tokens, errors);
-        for (name, given) in [
-            ("key", args.key.as_ref().map(|t| t.lit.span())),
+        let given: [(&str, Option<TokenStream>); 4] = [
+            ("key", args.key.as_ref().map(|t| t.lit.to_token_stream())),
             (
                 "condition",
-                args.condition.as_ref().map(syn::spanned::Spanned::span),
+                args.condition.as_ref().map(ToTokens::to_token_stream),
             ),
             (
                 "unless",
-                args.unless.as_ref().map(syn::spanned::Spanned::span),
+                args.unless.as_ref().map(ToTokens::to_token_stream),
             ),
             (
                 "ttl_from",
-                args.ttl_from.as_ref().map(syn::spanned::Spanned::span),
+                args.ttl_from.as_ref().map(ToTokens::to_token_stream),
             ),
-        ] {
-            if let Some(span) = given {
-                errors.at(
-                    span,
+        ];
+        for (name, tokens) in given {
+            if let Some(tokens) = tokens {
+                errors.spanned(
+                    tokens,
                     format!("`{name}` is about one method's parameters or value, so it cannot be a default of #[cached_impl]: give it in that method's `#[cached({name} = ...)]`"),
                 );
             }

@@ -2,7 +2,8 @@ use layercache::cached;
 
 const TTL_SECS: u64 = 300;
 
-#[cached(ttl = TTL_SECS, stale = 3600)]
+// A duration argument that is not a string literal must be a `std::time::Duration`.
+#[cached(ttl = TTL_SECS)]
 async fn get(id: u64) -> u64 {
     id
 }

@@ -119,83 +119,36 @@ fn expand_invalidates(
         quote!(let #cache = #expr;)
     });
     let k = local("k");
-    let keys: Vec<TokenStream> = args
-        .keys
-        .iter()
-        .map(|t| {
-            let render = t.render_calls();
-            quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
-        })
-        .collect();
-    let tags: Vec<TokenStream> = args
-        .tags
-        .iter()
-        .map(|t| {
-            let tag = render_tag(t);
-            quote!(.tag(&#cache, #tag))
-        })
-        .collect();
-    if !f.is_async() {
-        return expand_sync(f, args, cache_binding, &invalidation, targets, keys, tags);
-    }
-    let before = args
-        .before
-        .as_ref()
-        .map(|_| quote!(#invalidation.run().await;));
-
+    let keys = args.keys.iter().map(|t| {
+        let render = t.render_calls();
+        quote!(.key(::layercache::__private::key(&#cache, |#k| { #k #render; })))
+    });
+    let tags = args.tags.iter().map(|t| {
+        let tag = render_tag(t);
+        quote!(.tag(&#cache, #tag))
+    });
     let ret = &f.output.ty;
     let mut scan = TypeScan::default();
     syn::visit::Visit::visit_type(&mut scan, ret);
-    let body = if scan.impl_trait.is_some() {
-        quote!(async #block.await)
+    let names_return_type = scan.impl_trait.is_none();
+    // An async body runs as a future typed as the function's return; a plain one in a closure.
+    // Either way `return` and `?` keep their meaning.
+    let (run, body) = if f.is_async() {
+        let body = if names_return_type {
+            quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+        } else {
+            quote!(async #block.await)
+        };
+        (quote!(#invalidation.run().await;), body)
     } else {
-        quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+        let annotation = names_return_type.then(|| quote!(-> #ret));
+        (
+            quote!(::layercache::__private::invalidate_blocking(&#invalidation);),
+            quote!((move || #annotation #block)()),
+        )
     };
-    let after = if f.output.is_result() {
-        quote! {
-            if #result.is_ok() {
-                #invalidation.run().await;
-            }
-        }
-    } else {
-        quote!(#invalidation.run().await;)
-    };
-    quote! {
-        #(#attrs)* #vis #sig {
-            #cache_binding
-            let #invalidation = ::layercache::__private::Invalidations::new()
-                #(.key(#targets))*
-                #(#keys)*
-                #(#tags)*;
-            #before
-            let #result = #body;
-            #after
-            #result
-        }
-    }
-}
-
-/// `#[invalidates]` on a plain `fn`: the body runs in a closure (so `return` and `?` keep their
-/// meaning), and the invalidation runs before the function returns (see
-/// `__private::invalidate_blocking` for caches with an L2).
-fn expand_sync(
-    f: &Function,
-    args: &InvalidatesArgs,
-    cache_binding: Option<TokenStream>,
-    invalidation: &syn::Ident,
-    targets: &[TokenStream],
-    keys: Vec<TokenStream>,
-    tags: Vec<TokenStream>,
-) -> TokenStream {
-    let item = &f.item;
-    let (attrs, vis, sig, block) = (&item.attrs, &item.vis, &item.sig, &item.block);
-    let result = local("result");
-    let run = quote!(::layercache::__private::invalidate_blocking(&#invalidation););
+    let closure_lint = (!f.is_async()).then(|| quote!(#[allow(clippy::redundant_closure_call)]));
     let before = args.before.as_ref().map(|_| run.clone());
-    let ret = &f.output.ty;
-    let mut scan = TypeScan::default();
-    syn::visit::Visit::visit_type(&mut scan, ret);
-    let ret_annotation = scan.impl_trait.is_none().then(|| quote!(-> #ret));
     let after = if f.output.is_result() {
         quote! {
             if #result.is_ok() {
@@ -213,8 +166,8 @@ fn expand_sync(
                 #(#keys)*
                 #(#tags)*;
             #before
-            #[allow(clippy::redundant_closure_call)]
-            let #result = (move || #ret_annotation #block)();
+            #closure_lint
+            let #result = #body;
             #after
             #result
         }

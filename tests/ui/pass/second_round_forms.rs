@@ -3,6 +3,7 @@ use std::time::Duration;
 
 use layercache::{cached, cached_impl, Cache};
 
+#[allow(async_fn_in_trait)]
 pub trait Repo {
     async fn get(&self, id: u64) -> Result<String, std::io::Error>;
     async fn put(&self, id: u64, name: String) -> Result<(), std::io::Error>;
