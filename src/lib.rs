@@ -20,9 +20,9 @@ pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]
 pub mod __private;
+mod call_control;
 #[cfg(feature = "config")]
 pub mod config;
-mod call_control;
 
 pub use call_control::{bypass, refresh};
 
