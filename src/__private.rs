@@ -3,16 +3,20 @@
 //! underneath without breaking expanded code.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::ops::Deref;
 
-pub use cache_core::__private::{clock, envelope, CacheInternals, LoadPlan, Miss, Refresher};
+pub use cache_core::__private::{
+    clock, envelope, CacheInternals, DetachedRules, LoadPlan, Miss, Refresher,
+};
 pub use cache_core::compression;
 pub use cache_core::{
     codec, key, BackplaneListener, Cache, CacheKey, Codec, EntryOptions, Invalidation,
     InvalidationMessage, KeyBuilder, KeyPart,
 };
 pub use serde;
+
+mod second_round;
+pub use second_round::*;
 pub use std::clone::Clone;
 pub use std::convert::Infallible;
 pub use std::sync::Arc;
@@ -133,14 +137,20 @@ pub trait CachedValue: Clone + Send + Sync + 'static {}
 impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
 /// The one L1 lookup of a call ([`CacheInternals::lookup`]): a fresh hit returns before the
-/// load future is built; a miss carries what L1 had on to [`load`].
+/// load future is built; a miss carries what L1 had on to [`load`]. Under `layercache::refresh`
+/// there is no lookup: the call goes straight to the load.
 #[inline]
 pub fn hit<V: CachedValue>(
     cache: &Cache,
     key: CacheKey,
     options: &EntryOptions,
+    mode: &ModeGuard,
 ) -> Result<V, Miss<V>> {
-    cache.lookup(key, options)
+    if may_hit(mode) {
+        cache.lookup(key, options)
+    } else {
+        Err(Miss::skipped(key))
+    }
 }
 
 /// [`CacheInternals::load_miss`] with the value bounds worded for the macro's user.
@@ -196,40 +206,6 @@ pub trait ResultParts {
 impl<T, E> ResultParts for Result<T, E> {
     type Ok = T;
     type Err = E;
-}
-
-/// Lets waiters share the leader's error when `E: Clone`: `ShareErrorsIfClone::<E>::NEW.apply(plan)`
-/// resolves to the inherent method below when `E: Clone`, and otherwise (through `Deref`) to
-/// [`KeepErrors::apply`], which leaves the plan as it is.
-pub struct ShareErrorsIfClone<E>(PhantomData<fn() -> E>, KeepErrors<E>);
-
-/// The fallback of [`ShareErrorsIfClone`]: the error type is not `Clone`.
-pub struct KeepErrors<E>(PhantomData<fn() -> E>);
-
-impl<E> ShareErrorsIfClone<E> {
-    /// The probe.
-    pub const NEW: Self = ShareErrorsIfClone(PhantomData, KeepErrors(PhantomData));
-}
-
-impl<E: Clone> ShareErrorsIfClone<E> {
-    /// `E: Clone`: waiters get a clone of the leader's error.
-    pub fn apply<'a, V>(&self, plan: LoadPlan<'a, V, E>) -> LoadPlan<'a, V, E> {
-        plan.share_errors(E::clone)
-    }
-}
-
-impl<E> KeepErrors<E> {
-    /// `E` is not `Clone`: each waiter runs its own load after a failure.
-    pub fn apply<'a, V>(&self, plan: LoadPlan<'a, V, E>) -> LoadPlan<'a, V, E> {
-        plan
-    }
-}
-
-impl<E> Deref for ShareErrorsIfClone<E> {
-    type Target = KeepErrors<E>;
-    fn deref(&self) -> &KeepErrors<E> {
-        &self.1
-    }
 }
 
 /// Turns the body of a function returning `T` or `Option<T>` into a loader that cannot fail.

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 /// The in-memory test double of an L2, with its fault controls (feature `testing`).
@@ -8,10 +9,10 @@ use std::sync::OnceLock;
 pub use cache_core::memory_l2::{self, MemoryL2};
 pub use cache_core::{
     fingerprint, BuildError, Cache, CacheBuilder, CacheKey, Codec, CodecError, Compression,
-    CustomCodec, EntryOptions, KeyPart, KeyPartWriter, L2Error, L2Policy, StatField, StatKind,
-    Stats, L2,
+    CustomCodec, EntryOptions, KeyPart, KeyPartWriter, L2Error, L2Policy, SharedError, StatField,
+    StatKind, Stats, L2,
 };
-pub use cache_macros::{cached, invalidates};
+pub use cache_macros::{cached, cached_impl, invalidates, key};
 #[cfg(feature = "redis")]
 pub use cache_redis::{RedisL2, RedisL2Builder, RedisL2Error};
 #[cfg(feature = "redis")]
@@ -20,8 +21,11 @@ pub use cache_redis::{RedisLayer, RedisLayerBuilder, RedisLayerError};
 
 #[doc(hidden)]
 pub mod __private;
+mod call_control;
 #[cfg(feature = "config")]
 pub mod config;
+
+pub use call_control::{bypass, refresh};
 
 static GLOBAL: OnceLock<Cache> = OnceLock::new();
 
@@ -85,6 +89,9 @@ pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
     }
 }
 
+/// Set when [`global`] had to create the L1-only default (nothing was installed).
+static DEFAULTED: AtomicBool = AtomicBool::new(false);
+
 /// The installed cache, or (when none was installed) an L1-only default, created once.
 ///
 /// `#[cached]` functions without `cache = …` use it; hand-written code can too.
@@ -106,9 +113,15 @@ pub fn install(cache: Cache) -> Result<(), AlreadyInstalled> {
 /// ```
 pub fn global() -> &'static Cache {
     GLOBAL.get_or_init(|| {
+        DEFAULTED.store(true, Ordering::Relaxed);
         tracing::info!(target: "layercache", 
             "layercache: no cache installed; using an L1-only default (`l2` functions work from L1 alone)"
         );
         Cache::builder().build()
     })
+}
+
+/// Whether the global cache is the L1-only default created because nothing was installed.
+pub(crate) fn global_is_default() -> bool {
+    DEFAULTED.load(Ordering::Relaxed)
 }

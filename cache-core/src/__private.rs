@@ -3,9 +3,11 @@
 
 use std::future::Future;
 
+pub use crate::blocking::{block_on, load_blocking};
 pub use crate::clock;
 pub use crate::envelope;
-pub use crate::load_plan::{LoadPlan, Refresher};
+pub use crate::load_plan::{DetachedRules, DetachedTtlFrom, DetachedUnless, LoadPlan, Refresher};
+pub use crate::shared_error::share_through_from;
 
 use crate::key::{CacheKey, KeyBuilder};
 use crate::options::EntryOptions;
@@ -17,6 +19,16 @@ use crate::Cache;
 pub struct Miss<V> {
     key: CacheKey,
     l1: L1Miss<V>,
+}
+
+impl<V> Miss<V> {
+    /// A miss without a lookup, for a call that must not read (`layercache::refresh`).
+    pub fn skipped(key: CacheKey) -> Self {
+        Miss {
+            key,
+            l1: L1Miss::Absent,
+        }
+    }
 }
 
 /// The calls generated code (and the core's own tests) make on a [`Cache`].

@@ -18,6 +18,7 @@
 #[doc(hidden)]
 pub mod __private;
 mod backplane;
+mod blocking;
 mod breaker;
 mod builder;
 mod cache;
@@ -47,6 +48,7 @@ mod options;
 mod payload;
 mod pending_invalidations;
 mod read_path;
+mod shared_error;
 mod shared_layer;
 mod shim;
 mod single_flight;
@@ -65,4 +67,5 @@ pub use l2::{
 #[cfg(feature = "testing")]
 pub use memory_l2::MemoryL2;
 pub use options::EntryOptions;
+pub use shared_error::SharedError;
 pub use stats::{StatField, StatKind, Stats};

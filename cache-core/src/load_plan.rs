@@ -15,6 +15,46 @@ use crate::options::EntryOptions;
 pub type Refresher<V, E> =
     Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<V, E>> + Send>> + Send + Sync>;
 
+/// `unless` as a background refresh can keep it.
+pub type DetachedUnless<V> = Arc<dyn Fn(&V) -> bool + Send + Sync>;
+/// `ttl_from` as a background refresh can keep it.
+pub type DetachedTtlFrom<V> = Arc<dyn Fn(&V) -> std::time::Duration + Send + Sync>;
+
+/// `'static` copies of a plan's `unless` and `ttl_from`, for a refresh that runs after the
+/// caller has returned (the plan's own closures borrow from the caller).
+pub struct DetachedRules<V> {
+    pub(crate) unless: Option<DetachedUnless<V>>,
+    pub(crate) ttl_from: Option<DetachedTtlFrom<V>>,
+}
+
+impl<V> Default for DetachedRules<V> {
+    fn default() -> Self {
+        DetachedRules {
+            unless: None,
+            ttl_from: None,
+        }
+    }
+}
+
+impl<V> DetachedRules<V> {
+    /// No rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The background copy of `unless`.
+    pub fn unless(mut self, unless: DetachedUnless<V>) -> Self {
+        self.unless = Some(unless);
+        self
+    }
+
+    /// The background copy of `ttl_from`.
+    pub fn ttl_from(mut self, ttl_from: DetachedTtlFrom<V>) -> Self {
+        self.ttl_from = Some(ttl_from);
+        self
+    }
+}
+
 /// How values of type `V` are encoded for L2 (monomorphized serde calls).
 pub(crate) struct ValueIo<V> {
     pub(crate) encode: fn(&Codec, &V) -> Result<Vec<u8>, CodecError>,
@@ -50,6 +90,10 @@ pub struct LoadPlan<'a, V, E> {
     pub(crate) refresher: Option<Refresher<V, E>>,
     pub(crate) make_refresher: Option<&'a (dyn Fn() -> Refresher<V, E> + Send + Sync)>,
     pub(crate) make_tags: Option<&'a (dyn Fn() -> Vec<String> + Send + Sync)>,
+    pub(crate) ttl_from: Option<&'a (dyn Fn(&V) -> std::time::Duration + Send + Sync)>,
+    /// Skip the L1 and L2 read: load (single-flight still applies) and store.
+    pub(crate) skip_read: bool,
+    pub(crate) make_detached: Option<&'a (dyn Fn() -> DetachedRules<V> + Send + Sync)>,
 }
 
 impl<V, E> LoadPlan<'_, V, E> {
@@ -63,6 +107,9 @@ impl<V, E> LoadPlan<'_, V, E> {
             refresher: None,
             make_refresher: None,
             make_tags: None,
+            ttl_from: None,
+            skip_read: false,
+            make_detached: None,
         }
     }
 }
@@ -90,8 +137,10 @@ impl<'a, V, E> LoadPlan<'a, V, E> {
         self
     }
 
-    /// Lets callers that waited on a failed load receive a copy of the leader's error. Without
-    /// it, each waiter calls its own loader once (the error type need not be `Clone`).
+    /// Lets callers that waited on a failed load receive a copy of the leader's error (a clone,
+    /// or `E::from(SharedError)` with [`share_through_from`](crate::share_through_from)).
+    /// Without it, the waiters retry the load one at a time: one becomes the next leader, the
+    /// others wait for it.
     pub fn share_errors(mut self, clone: fn(&E) -> E) -> Self {
         self.share_errors = Some(clone);
         self
@@ -108,6 +157,44 @@ impl<'a, V, E> LoadPlan<'a, V, E> {
     /// nothing for it.
     pub fn refresher_with(mut self, make: &'a (dyn Fn() -> Refresher<V, E> + Send + Sync)) -> Self {
         self.make_refresher = Some(make);
+        self
+    }
+
+    /// The TTL of each loaded value, chosen from the value (instead of the options' `ttl`).
+    pub fn ttl_from(mut self, ttl: &'a (dyn Fn(&V) -> std::time::Duration + Send + Sync)) -> Self {
+        self.ttl_from = Some(ttl);
+        self
+    }
+
+    /// Builds `'static` copies of `unless` and `ttl_from` when a refresh is due, so that a plan
+    /// with them still refreshes in the background.
+    pub fn detached_rules(
+        mut self,
+        make: &'a (dyn Fn() -> DetachedRules<V> + Send + Sync),
+    ) -> Self {
+        self.make_detached = Some(make);
+        self
+    }
+
+    /// The background reloader and the rules it stores by, when the refresh can run after the
+    /// caller returns: a reloader exists, and `unless`/`ttl_from` are absent or detachable.
+    pub(crate) fn background(&self) -> Option<(Refresher<V, E>, DetachedRules<V>)> {
+        let needs_rules = self.unless.is_some() || self.ttl_from.is_some();
+        if needs_rules && self.make_detached.is_none() {
+            return None;
+        }
+        let refresher = self.background_refresher()?;
+        let rules = match self.make_detached {
+            Some(make) if needs_rules => make(),
+            _ => DetachedRules::default(),
+        };
+        Some((refresher, rules))
+    }
+
+    /// Skips the L1 and L2 read: the call loads (sharing a load already in flight for the key)
+    /// and stores the fresh value. What `layercache::refresh` does to a `#[cached]` call.
+    pub fn skip_read(mut self) -> Self {
+        self.skip_read = true;
         self
     }
 

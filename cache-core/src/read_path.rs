@@ -85,7 +85,7 @@ enum AfterWait<'a, V, E> {
     Return(Result<V, E>),
     /// Became leader (first, or after the previous one was cancelled or panicked).
     Lead(LeaderGuard<'a>),
-    /// The leader failed with an error that cannot be shared: load alone.
+    /// The leader's outcome is of another type (another function sharing the key): load alone.
     LoadAlone,
 }
 
@@ -215,7 +215,7 @@ impl Cache {
         };
         let start = Start {
             stale,
-            read_l2: true,
+            read_l2: !call.plan.skip_read,
         };
         let (result, _) = self.lead(&call, guard.as_ref(), loader, start).await;
         if let Some(guard) = guard {
@@ -247,7 +247,7 @@ impl Cache {
                 Join::Leader(guard) => {
                     // The previous leader may have stored the value between our L1 miss and
                     // our election: check again, or a second load would run.
-                    if opts.l1 {
+                    if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
                             inner.l1.get::<V>(key.as_str(), &inner.tags)
                         {
@@ -287,11 +287,14 @@ impl Cache {
                         }
                         return AfterWait::LoadAlone;
                     }
-                    Some(FlightOutcome::Failed(None)) | None => return AfterWait::LoadAlone,
+                    // An error nobody can share: retry by joining again, so that the retries
+                    // run one at a time rather than all at once.
+                    Some(FlightOutcome::Failed(None)) => continue,
+                    None => return AfterWait::LoadAlone,
                 },
                 Wait::LeaderGone => {
                     tracing::debug!(target: log::CALL, "single-flight leader gone; taking over");
-                    if opts.l1 {
+                    if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
                             inner.l1.get::<V>(key.as_str(), &inner.tags)
                         {
@@ -475,7 +478,10 @@ impl Cache {
         if call.plan.empty_when.is_some_and(|is_empty| is_empty(value)) {
             return call.opts.cache_none;
         }
-        Some(call.opts.ttl.unwrap_or(self.inner.default_ttl))
+        match call.plan.ttl_from {
+            Some(ttl_from) => Some(ttl_from(value)),
+            None => Some(call.opts.ttl.unwrap_or(self.inner.default_ttl)),
+        }
     }
 
     /// A hit whose refresh is due: reload in the background when the plan has a `'static`
@@ -494,9 +500,8 @@ impl Cache {
         Fut: Future<Output = Result<V, E>>,
     {
         Counters::incr(&self.inner.counters.refreshes);
-        if let (Some(refresher), None, Ok(rt)) = (
-            call.plan.background_refresher(),
-            call.plan.unless,
+        if let (Some((refresher, rules)), Ok(rt)) = (
+            call.plan.background(),
             tokio::runtime::Handle::try_current(),
         ) {
             // The caller is served the current value at once: its call is an L1 hit.
@@ -516,12 +521,10 @@ impl Cache {
                 async move {
                     let plan = LoadPlan {
                         io,
-                        unless: None,
+                        unless: rules.unless.as_deref(),
                         empty_when,
-                        share_errors: None,
-                        refresher: None,
-                        make_refresher: None,
-                        make_tags: None,
+                        ttl_from: rules.ttl_from.as_deref(),
+                        ..LoadPlan::local()
                     };
                     let call = Call::new(&cache, key, &opts, plan);
                     // The claim moves into the task: a panicking refresher drops it while unwinding.

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, Ident, Lit, LitStr, Token};
@@ -14,7 +15,7 @@ use crate::errors::{did_you_mean, Errors};
 use crate::template::Template;
 
 /// `#[cached(...)]`.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct CachedArgs {
     pub(crate) key: Option<Template>,
     pub(crate) ttl: Option<DurationArg>,
@@ -32,17 +33,33 @@ pub(crate) struct CachedArgs {
     pub(crate) codec: Option<CodecArg>,
     pub(crate) condition: Option<Expr>,
     pub(crate) unless: Option<Expr>,
+    pub(crate) ttl_from: Option<Expr>,
     pub(crate) cache: Option<Expr>,
 }
 
-/// A duration checked at compile time: `ttl = "5m"`.
+/// A duration: a string literal checked at compile time (`ttl = "5m"`), or an expression of type
+/// `Duration` evaluated when a value is loaded (`ttl = CONFIG.ttl`).
+#[derive(Clone)]
 pub(crate) struct DurationArg {
     pub(crate) name: Ident,
-    pub(crate) lit: LitStr,
-    pub(crate) value: Duration,
+    /// The value as written (where its errors point).
+    pub(crate) written: Expr,
+    /// The parsed literal, or `None` for an expression.
+    pub(crate) value: Option<Duration>,
+}
+
+impl DurationArg {
+    /// The duration as written, for messages: `"5m"` or `CONFIG.ttl`.
+    pub(crate) fn text(&self) -> String {
+        match lit_str(&self.written) {
+            Some(lit) => format!("\"{}\"", lit.value()),
+            None => crate::errors::code(&self.written),
+        }
+    }
 }
 
 /// `codec = "json"`: the literal and the `Codec` variant it names.
+#[derive(Clone)]
 pub(crate) struct CodecArg {
     pub(crate) lit: LitStr,
     pub(crate) variant: &'static str,
@@ -65,6 +82,7 @@ const CACHED_ARGS: &[&str] = &[
     "jitter",
     "condition",
     "unless",
+    "ttl_from",
     "cache",
 ];
 
@@ -219,23 +237,36 @@ fn expect_str_list<'a>(name: &Ident, value: &'a Expr, errors: &mut Errors) -> Ve
 
 fn parse_duration(name: &Ident, value: &Expr, errors: &mut Errors) -> Option<DurationArg> {
     let Some(lit) = lit_str(value) else {
-        let example = match value {
-            Expr::Lit(ExprLit {
-                lit: Lit::Int(i), ..
-            }) if i.suffix().is_empty() => format!("{}s", i.base10_digits()),
-            Expr::Lit(ExprLit {
-                lit: Lit::Int(i), ..
-            }) => format!("{}{}", i.base10_digits(), i.suffix()),
-            _ => "5m".to_owned(),
-        };
-        errors.spanned(
-            value,
-            format!("`{name}` takes a duration string: `{name} = \"{example}\"` (humantime syntax: \"30s\", \"5m\", \"1h30m\")"),
-        );
-        return None;
+        if let Expr::Lit(ExprLit {
+            lit: Lit::Int(_) | Lit::Float(_),
+            ..
+        }) = value
+        {
+            // A bare number has no unit: say which one to write.
+            let example = match value {
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) if i.suffix().is_empty() => format!("{}s", i.base10_digits()),
+                Expr::Lit(ExprLit {
+                    lit: Lit::Int(i), ..
+                }) => format!("{}{}", i.base10_digits(), i.suffix()),
+                _ => "5m".to_owned(),
+            };
+            errors.spanned(
+                value,
+                format!("`{name}` takes a duration string or a `Duration`: `{name} = \"{example}\"` (humantime syntax: \"30s\", \"5m\", \"1h30m\"), or `{name} = Duration::from_secs(..)`"),
+            );
+            return None;
+        }
+        // Any other expression is a `Duration` computed at run time (type-checked there).
+        return Some(DurationArg {
+            name: name.clone(),
+            written: value.clone(),
+            value: None,
+        });
     };
     match humantime::parse_duration(&lit.value()) {
-        Ok(value) if value.is_zero() => {
+        Ok(parsed) if parsed.is_zero() => {
             let why = if name == "ttl" {
                 "a zero `ttl` would expire every value as soon as it is stored"
             } else {
@@ -247,10 +278,10 @@ fn parse_duration(name: &Ident, value: &Expr, errors: &mut Errors) -> Option<Dur
             );
             None
         }
-        Ok(value) => Some(DurationArg {
+        Ok(parsed) => Some(DurationArg {
             name: name.clone(),
-            lit: lit.clone(),
-            value,
+            written: value.clone(),
+            value: Some(parsed),
         }),
         Err(e) => {
             let text = lit.value();
@@ -346,6 +377,7 @@ impl CachedArgs {
                 "version" => "2",
                 "condition" => "id > 0",
                 "unless" => "|v| v.is_empty()",
+                "ttl_from" => "|v| v.max_age",
                 "cache" => "self.cache",
                 "l1_ttl" | "jitter" | "timeout" => "\"30s\"",
                 _ => "\"5m\"",
@@ -373,6 +405,7 @@ impl CachedArgs {
             "version" => self.version = parse_version(name, &value, errors),
             "condition" => self.condition = Some(value),
             "unless" => self.unless = Some(value),
+            "ttl_from" => self.ttl_from = Some(value),
             "cache" => self.cache = Some(value),
             _ => {
                 let d = parse_duration(name, &value, errors);
@@ -387,6 +420,68 @@ impl CachedArgs {
                 };
                 *slot = d;
             }
+        }
+    }
+
+    /// Parses `#[cached_impl(...)]`: the arguments that make sense for every method. Those that
+    /// are about one method's parameters or value (`key`, `condition`, `unless`, `ttl_from`) are
+    /// refused.
+    pub(crate) fn parse_defaults(tokens: TokenStream, errors: &mut Errors) -> CachedArgs {
+        let mut args = CachedArgs::parse(tokens, errors);
+        let given: [(&str, Option<TokenStream>); 4] = [
+            ("key", args.key.as_ref().map(|t| t.lit.to_token_stream())),
+            (
+                "condition",
+                args.condition.as_ref().map(ToTokens::to_token_stream),
+            ),
+            (
+                "unless",
+                args.unless.as_ref().map(ToTokens::to_token_stream),
+            ),
+            (
+                "ttl_from",
+                args.ttl_from.as_ref().map(ToTokens::to_token_stream),
+            ),
+        ];
+        for (name, tokens) in given {
+            if let Some(tokens) = tokens {
+                errors.spanned(
+                    tokens,
+                    format!("`{name}` is about one method's parameters or value, so it cannot be a default of #[cached_impl]: give it in that method's `#[cached({name} = ...)]`"),
+                );
+            }
+        }
+        args.key = None;
+        args.condition = None;
+        args.unless = None;
+        args.ttl_from = None;
+        args
+    }
+
+    /// These arguments, with `defaults` (from `#[cached_impl]`) for those not given.
+    pub(crate) fn or_defaults(self, defaults: &CachedArgs) -> CachedArgs {
+        let d = defaults.clone();
+        CachedArgs {
+            key: self.key,
+            ttl: self.ttl.or(d.ttl),
+            l1_ttl: self.l1_ttl.or(d.l1_ttl),
+            stale: self.stale.or(d.stale),
+            refresh: self.refresh.or(d.refresh),
+            timeout: self.timeout.or(d.timeout),
+            cache_none: self.cache_none.or(d.cache_none),
+            jitter: self.jitter.or(d.jitter),
+            l2: self.l2.or(d.l2),
+            lock: self.lock.or(d.lock),
+            tags: if self.tags.is_empty() {
+                d.tags
+            } else {
+                self.tags
+            },
+            codec: self.codec.or(d.codec),
+            condition: self.condition,
+            unless: self.unless,
+            ttl_from: self.ttl_from,
+            cache: self.cache.or(d.cache),
         }
     }
 

@@ -6,14 +6,28 @@ use proc_macro2::Span;
 use quote::ToTokens;
 
 /// Errors found so far, combined into one `syn::Error` (each keeps its own span).
+///
+/// Must end in [`finish`](Errors::finish): dropping it unfinished would lose the errors, so it
+/// panics (a bug in the macro, caught by any test that reaches it), as serde_derive's `Ctxt` does.
 #[derive(Default)]
-pub(crate) struct Errors(Option<syn::Error>);
+pub(crate) struct Errors {
+    all: Option<syn::Error>,
+    finished: bool,
+}
+
+impl Drop for Errors {
+    fn drop(&mut self) {
+        if !self.finished && !std::thread::panicking() {
+            panic!("layercache macros: errors collected but never reported (`Errors::finish` not called)");
+        }
+    }
+}
 
 impl Errors {
     pub(crate) fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
+        match &mut self.all {
             Some(all) => all.combine(error),
-            None => self.0 = Some(error),
+            None => self.all = Some(error),
         }
     }
 
@@ -32,8 +46,10 @@ impl Errors {
         result.map_err(|e| self.push(e)).ok()
     }
 
-    pub(crate) fn finish(self) -> syn::Result<()> {
-        self.0.map_or(Ok(()), Err)
+    /// Ends the collection: `Err` with every error, combined, if there was one.
+    pub(crate) fn finish(mut self) -> syn::Result<()> {
+        self.finished = true;
+        self.all.take().map_or(Ok(()), Err)
     }
 }
 
@@ -101,6 +117,22 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[should_panic(expected = "never reported")]
+    fn dropping_unfinished_errors_is_a_bug() {
+        let mut errors = Errors::default();
+        errors.at(Span::call_site(), "lost");
+    }
+
+    #[test]
+    fn finish_combines_every_error() {
+        let mut errors = Errors::default();
+        errors.at(Span::call_site(), "one");
+        errors.at(Span::call_site(), "two");
+        let all = errors.finish().err().map(|e| e.into_iter().count());
+        assert_eq!(all, Some(2));
+    }
 
     #[test]
     fn code_reads_like_source() {

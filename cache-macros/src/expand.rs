@@ -25,9 +25,13 @@ use crate::signature::{Function, Reader, ReturnKind};
 use crate::template::Template;
 use crate::validate;
 
+mod cached_impl;
 mod invalidates;
+mod key;
 mod plan;
-pub(crate) use invalidates::invalidates;
+pub(crate) use cached_impl::cached_impl;
+pub(crate) use invalidates::{invalidates, invalidates_fn};
+pub(crate) use key::key;
 
 /// Expands `#[cached(attr)]` on `item`. On any mistake, returns the errors and the item as written
 /// (so that its callers do not fail too).
@@ -38,18 +42,54 @@ pub(crate) fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = CachedArgs::parse(attr, &mut errors);
+    let Expansion { in_place, helpers } = cached_fn(item_fn, args, Place::Alone, errors);
+    quote!(#in_place #helpers)
+}
+
+/// Where a `#[cached]` function sits, as far as the macros can know: a lone attribute cannot see
+/// the `impl` around it, `#[cached_impl]` can.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// A free function, or a method under a lone `#[cached]`.
+    Alone,
+    /// Inside an `impl` under `#[cached_impl]`: helpers are called through `Self::`.
+    InImpl,
+}
+
+/// An expanded `#[cached]` function: what replaces it, and the helpers to put next to it (in a
+/// trait impl, `#[cached_impl]` moves them to an inherent impl).
+pub(crate) struct Expansion {
+    pub(crate) in_place: TokenStream,
+    pub(crate) helpers: TokenStream,
+}
+
+/// Expands one `#[cached]` function whose arguments are parsed (`errors` holds their mistakes).
+pub(crate) fn cached_fn(
+    item_fn: ItemFn,
+    args: CachedArgs,
+    place: Place,
+    mut errors: Errors,
+) -> Expansion {
     let f = Function::analyze(item_fn, Reader::Cached, &mut errors);
     validate::cached(&f, &args, &mut errors);
     match errors.finish() {
-        Ok(()) => Cached { f: &f, args: &args }.expand(),
-        Err(e) => with_errors(&f.item, e),
+        Ok(()) => Cached {
+            f: &f,
+            args: &args,
+            place,
+        }
+        .expand(),
+        Err(e) => Expansion {
+            in_place: with_errors(&f.item, e),
+            helpers: TokenStream::new(),
+        },
     }
 }
 
 fn not_a_fn(attr: &str, item: TokenStream) -> TokenStream {
     let e = syn::Error::new(
         Span::call_site(),
-        format!("{attr} goes on an `async fn` (a free function or a method in an inherent `impl`)"),
+        format!("{attr} goes on a function (`fn` or `async fn`, free or a method; for methods of a trait impl, also put #[cached_impl] on the impl block)"),
     )
     .to_compile_error();
     quote!(#e #item)
@@ -84,9 +124,14 @@ fn is_lint(a: &Attribute) -> bool {
         .any(|l| a.path().is_ident(l))
 }
 
+/// A duration argument as a `Duration` expression: the literal's value as a constant, or the
+/// expression as written, checked to be a `Duration` (a wrong type is reported at it).
 fn duration_tokens(d: &DurationArg) -> TokenStream {
-    let v = d.value;
-    let span = d.lit.span();
+    let span = d.written.span();
+    let Some(v) = d.value else {
+        let expr = &d.written;
+        return quote_spanned!(span=> ::layercache::__private::duration(#expr));
+    };
     let (ctor, n) = if v.subsec_nanos() == 0 {
         ("from_secs", v.as_secs() as u128)
     } else if v.subsec_nanos() % 1_000_000 == 0 {
@@ -102,14 +147,25 @@ fn duration_tokens(d: &DurationArg) -> TokenStream {
 struct Cached<'a> {
     f: &'a Function,
     args: &'a CachedArgs,
+    place: Place,
 }
 
 impl Cached<'_> {
-    fn expand(&self) -> TokenStream {
-        let wrapper = self.wrapper();
+    fn expand(&self) -> Expansion {
         let key_fn = self.key_fn();
         let load_fn = self.load_fn();
-        quote!(#wrapper #key_fn #load_fn)
+        Expansion {
+            in_place: self.wrapper(),
+            helpers: quote!(#key_fn #load_fn),
+        }
+    }
+
+    /// A helper's path: `Self::helper` for an associated function under `#[cached_impl]`.
+    fn helper_path(&self, helper: &Ident) -> TokenStream {
+        match self.place {
+            Place::InImpl => quote!(Self::#helper),
+            Place::Alone => quote!(#helper),
+        }
     }
 
     fn is_method(&self) -> bool {
@@ -133,7 +189,8 @@ impl Cached<'_> {
         if self.is_method() {
             quote!(self.#helper #turbofish(#(#args),*))
         } else {
-            quote!(#helper #turbofish(#(#args),*))
+            let path = self.helper_path(helper);
+            quote!(#path #turbofish(#(#args),*))
         }
     }
 
@@ -190,7 +247,7 @@ impl Cached<'_> {
 
     fn options_const(&self) -> TokenStream {
         let a = self.args;
-        let durations = a.durations().map(|d| {
+        let durations = a.durations().filter(|d| d.value.is_some()).map(|d| {
             let name = &d.name;
             let value = duration_tokens(d);
             quote!(.#name(#value))
@@ -227,11 +284,13 @@ impl Cached<'_> {
         }
         let (cache, key) = (local("cache"), local("key"));
         let options_const = self.options_const();
+        let is_async = self.f.is_async();
+        let dot_await = is_async.then(|| quote!(.await));
         let condition = self.args.condition.as_ref().map(|c| {
             let body = self.load_call(false);
             quote! {
                 if !(#c) {
-                    return #body.await;
+                    return #body #dot_await;
                 }
             }
         });
@@ -244,19 +303,30 @@ impl Cached<'_> {
         // `__private::load` checks that the value can be cached. Its path and the plan (whose type
         // names the value) carry the value type's span, so that is where a failure is reported.
         let ret_span = self.f.output.value().span();
-        let load = quote_spanned!(ret_span=> ::layercache::__private::load);
+        let load = if is_async {
+            quote_spanned!(ret_span=> ::layercache::__private::load)
+        } else {
+            quote_spanned!(ret_span=> ::layercache::__private::load_blocking)
+        };
+        let infallible = if is_async {
+            quote!(::layercache::__private::infallible)
+        } else {
+            quote!(::layercache::__private::infallible_now)
+        };
         let plan_v = Ident::new("plan", Span::mixed_site().located_at(ret_span));
         let body = self.load_call(true);
         // A fresh L1 hit returns here, before the load future (and the plan) are built; a miss
         // hands what L1 had on to the load, so L1 is looked up once.
         let hit = local("hit");
         let miss = local("miss");
+        // A plain `fn` hands the key to `load_blocking`, which looks L1 up itself.
+        let key_or_miss = if is_async { &miss } else { &key };
         let call = if self.f.output.is_result() {
-            quote!(#load(&#cache, #miss, #options, #plan_v, || #body).await)
+            quote!(#load(&#cache, #key_or_miss, #options, #plan_v, || #body) #dot_await)
         } else {
             quote! {
                 ::layercache::__private::unwrap_infallible(
-                    #load(&#cache, #miss, #options, #plan_v, || ::layercache::__private::infallible(#body)).await,
+                    #load(&#cache, #key_or_miss, #options, #plan_v, || #infallible(#body)) #dot_await,
                 )
             }
         };
@@ -267,15 +337,35 @@ impl Cached<'_> {
         } else {
             quote!(#hit)
         };
+        // `layercache::refresh` / `bypass`: this call takes the mode, so its body's calls run
+        // normally; the guard gives it back when the call ends.
+        let mode = local("mode");
+        let bypass_body = self.load_call(false);
+        if !is_async {
+            // A plain `fn` has no task for `refresh` / `bypass` to mark.
+            let block = quote! {{
+                #options_const
+                #condition
+                let (#cache, #key) = #key_call;
+                #plan
+                #call
+            }};
+            return quote!(#(#attrs)* #vis #sig #block);
+        }
         let block = quote! {{
             #options_const
             #condition
+            let #mode = ::layercache::__private::take_mode();
+            if ::layercache::__private::bypassed(&#mode) {
+                return #bypass_body.await;
+            }
             let (#cache, #key) = #key_call;
-            let #miss = match #hit_fn(&#cache, #key, &OPTIONS) {
+            let #miss = match #hit_fn(&#cache, #key, &OPTIONS, &#mode) {
                 ::core::result::Result::Ok(#hit) => return #hit_value,
                 ::core::result::Result::Err(#miss) => #miss,
             };
             #plan
+            let #plan_v = ::layercache::__private::with_mode(#plan_v, &#mode);
             #call
         }};
         quote!(#(#attrs)* #vis #sig #block)
@@ -328,7 +418,10 @@ impl Cached<'_> {
                     let (lt, elem) = (&r.lifetime, &r.elem);
                     quote!(#ident: &#lt #elem)
                 }
-                (_, ty) => quote!(#ident: &#ty),
+                (_, ty) => {
+                    let ty = parenthesized_bounds(ty);
+                    quote!(#ident: &#ty)
+                }
             }
         });
         let (cache, key) = (local("cache"), local("key"));
@@ -341,6 +434,20 @@ impl Cached<'_> {
                 let span = Span::call_site().located_at(expr.span());
                 let owned = quote_spanned!(span=> ::layercache::__private::cache_owned(&(#expr)));
                 (owned, quote!('static))
+            }
+            (None, _) if self.args.l2.is_some() => {
+                let name = f.ident().unraw().to_string();
+                (
+                    quote!(::layercache::__private::global_cache_l2(
+                        ::core::concat!(::core::module_path!(), "::", #name),
+                        {
+                            static WARNED: ::layercache::__private::WarnOnce =
+                                ::layercache::__private::WarnOnce::new();
+                            &WARNED
+                        },
+                    )),
+                    quote!('static),
+                )
             }
             (None, _) => (
                 quote!(::layercache::__private::global_cache()),
@@ -379,7 +486,7 @@ impl Cached<'_> {
     /// Module path (or `Self`'s type name) + function name + every parameter, `:`-separated.
     fn default_key(&self) -> TokenStream {
         let f = self.f;
-        let prefix = if self.is_method() {
+        let prefix = if self.is_method() || self.place == Place::InImpl {
             quote!(.literal(::core::any::type_name::<Self>()))
         } else {
             quote!(.literal(::core::module_path!()))
@@ -445,6 +552,21 @@ impl Cached<'_> {
             #[doc(hidden)]
             #sig #block
         }
+    }
+}
+
+/// `ty`, in parentheses when it is a list of bounds (`impl KeyPart + Sync`, `dyn A + B`), so
+/// that `&` in front of it binds to the whole type rather than to the first bound.
+fn parenthesized_bounds(ty: &Type) -> TokenStream {
+    let many = match ty {
+        Type::ImplTrait(t) => t.bounds.len() > 1,
+        Type::TraitObject(t) => t.bounds.len() > 1,
+        _ => false,
+    };
+    if many {
+        quote!((#ty))
+    } else {
+        ty.to_token_stream()
     }
 }
 

@@ -19,7 +19,7 @@ mod validate;
 #[cfg(test)]
 mod snapshot_tests;
 
-/// Caches an `async fn`: the first call with some arguments runs the body and stores the value;
+/// Caches a function (`async fn` or plain `fn`): the first call with some arguments runs the body and stores the value;
 /// later calls with the same arguments return the stored value without running it.
 ///
 /// ```rust,ignore
@@ -49,7 +49,11 @@ mod snapshot_tests;
 /// | `jitter = "30s"` | a random extra of up to this on each entry's TTL | none |
 /// | `condition = expr` | `bool` over the parameters; `false` runs the body without the cache | always cache |
 /// | `unless = \|v\| expr` | over `&V`, the value to be stored; `true` returns it without storing it | store every value |
+/// | `ttl_from = \|v\| expr` | over `&V`: the `Duration` this value stays fresh | `ttl` |
 /// | `cache = expr` | the cache: a `Cache`, `&Cache` or `Arc<Cache>` (e.g. `self.cache`) | `layercache::global()` |
+///
+/// Every duration argument also takes an expression of type `Duration` (`ttl = CONFIG.ttl`, a
+/// `const`), evaluated on each miss; only literals are checked against each other.
 ///
 /// # Return types
 ///
@@ -57,8 +61,9 @@ mod snapshot_tests;
 /// caches `Ok`, never `Err` (one-argument aliases such as `io::Result<T>` work too). `unless`
 /// receives `&T` for `Result<T, E>` and the whole value otherwise. Values need
 /// `Clone + Send + Sync + 'static`, and with `l2` also `Serialize + DeserializeOwned` (reported at
-/// the return type). When `E: Clone`, callers that waited on a failed load get a copy of its error;
-/// otherwise each of them runs its own load.
+/// the return type). Callers that waited on a failed load get its error: a clone when `E: Clone`,
+/// else `E::from(SharedError)` when `E: From<layercache::SharedError>`; with neither, they retry
+/// one at a time.
 ///
 /// # Keys
 ///
@@ -87,8 +92,11 @@ mod snapshot_tests;
 ///
 /// # Methods, generics and limits
 ///
-/// - Methods take `&self`. They must be in an inherent `impl` (the helpers are extra methods, which
-///   a trait `impl` would not accept); associated functions without `self` are not supported.
+/// - Methods take `&self`. In a trait `impl`, and for associated functions without `self`, put
+///   `#[cached_impl]` on the block: a lone `#[cached]` cannot see the `impl` around it, and rustc
+///   then reports the generated helpers as missing or not members of the trait.
+/// - A plain `fn` is cached in L1 with the same single-flight (other threads block while one
+///   loads); `l2`, `lock`, `timeout` and `refresh` need an `async fn` and are refused.
 /// - Parameters need plain names (`id: u64`, `mut n: u32`), not patterns.
 /// - Lifetime and type parameters (and `impl Trait` arguments) are supported as long as the value
 ///   type does not depend on them: one key must always hold one type. A value type that mentions
@@ -128,4 +136,45 @@ pub fn cached(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand::invalidates(attr.into(), item.into()).into()
+}
+
+/// Renders a key or tag exactly as `#[cached]` and `#[invalidates]` do: same template syntax, same
+/// escaping, same compile-time checks. Returns a `String` for `Cache::invalidate`,
+/// `invalidate_tag`, `peek` and `set` (which add the cache's namespace to keys).
+///
+/// ```rust,ignore
+/// let tag = layercache::key!("category:<c>", c = name); // "category:Home%20%26%20Garden"
+/// cache.invalidate_tag(&tag).await;
+/// let key = layercache::key!("product:<id>"); // a placeholder without a value reads `id`
+/// ```
+#[proc_macro]
+pub fn key(input: TokenStream) -> TokenStream {
+    expand::key(input.into()).into()
+}
+
+/// Puts `#[cached]` and `#[invalidates]` to work in an `impl` block, inherent or
+/// `impl Trait for Type`, with shared defaults: any `#[cached]` argument that makes sense for
+/// every method (`cache`, `ttl`, `l1_ttl`, `l2`, `codec`, `stale`, `refresh`, `timeout`,
+/// `cache_none`, `jitter`, `lock`, `tags`) applies to each `#[cached]` method inside, and `cache`
+/// also to the `key = ...` and `tags = ...` of each `#[invalidates]` method. A method's own
+/// arguments win.
+///
+/// ```rust,ignore
+/// #[cached_impl(cache = self.cache, ttl = "5m", l2)]
+/// impl ProductRepo for PgRepo {
+///     #[cached(key = "product:<id>")]
+///     async fn get(&self, id: u64) -> Result<Product, DbError> { /* ... */ }
+///     #[invalidates(self.get(id))]
+///     async fn update(&self, id: u64, p: Product) -> Result<(), DbError> { /* ... */ }
+/// }
+/// ```
+///
+/// In a trait impl, the helpers that `#[cached]` generates (key builder, body) go to an inherent
+/// `impl` of the same type, since a trait impl accepts only the trait's items; that is why a
+/// `#[cached]` method of a trait impl needs `#[cached_impl]` on the block. Associated functions
+/// without `self` work here too. `key`, `condition`, `unless` and `ttl_from` are per method and
+/// refused as defaults.
+#[proc_macro_attribute]
+pub fn cached_impl(attr: TokenStream, item: TokenStream) -> TokenStream {
+    expand::cached_impl(attr.into(), item.into()).into()
 }

@@ -114,24 +114,7 @@ pub(crate) enum Reader {
 impl Function {
     /// Reads `item` and reports, into `errors`, every shape the macro cannot handle.
     pub(crate) fn analyze(item: ItemFn, reader: Reader, errors: &mut Errors) -> Function {
-        let attr = match reader {
-            Reader::Cached => "#[cached]",
-            Reader::Invalidates => "#[invalidates]",
-        };
         let sig = &item.sig;
-        if sig.asyncness.is_none() {
-            let why = match reader {
-                Reader::Cached => "the cache may wait on L2 or on another caller's load",
-                Reader::Invalidates => "invalidating awaits the cache",
-            };
-            errors.spanned(
-                sig.fn_token,
-                format!(
-                    "{attr} needs an `async fn` ({why}): write `async fn {}`",
-                    sig.ident
-                ),
-            );
-        }
         if reader == Reader::Cached {
             if let Some(t) = &sig.unsafety {
                 errors.spanned(t, "#[cached] does not support `unsafe fn`: cache a safe function that wraps the unsafe call");
@@ -205,6 +188,11 @@ impl Function {
 
     pub(crate) fn ident(&self) -> &Ident {
         &self.item.sig.ident
+    }
+
+    /// An `async fn` (else a plain `fn`, whose callers block while another thread loads).
+    pub(crate) fn is_async(&self) -> bool {
+        self.item.sig.asyncness.is_some()
     }
 
     pub(crate) fn param(&self, name: &str) -> Option<&Param> {

@@ -171,3 +171,86 @@ fn invalidates_method_before_and_after() {
         },
     ));
 }
+
+#[test]
+fn ttl_from_and_durations_from_code() {
+    insta::assert_snapshot!(cached(
+        quote!(
+            key = "token:<user>",
+            ttl = CONFIG.token_ttl,
+            stale = "1h",
+            ttl_from = |t| t.expires_in
+        ),
+        quote! {
+            async fn token(user: &str) -> Result<Token, AuthError> {
+                auth::issue(user).await
+            }
+        },
+    ));
+}
+
+#[test]
+fn cached_impl_on_a_trait_impl_moves_the_helpers_to_an_inherent_impl() {
+    let tokens = expand::cached_impl(
+        quote!(cache = self.cache, ttl = "5m", l2),
+        quote! {
+            impl ProductRepo for PgRepo {
+                #[cached(key = "product:<id>")]
+                async fn get(&self, id: u64) -> Result<Product, DbError> {
+                    self.db.load(id).await
+                }
+
+                #[invalidates(self.get(id))]
+                async fn update(&self, id: u64, p: Product) -> Result<(), DbError> {
+                    self.db.save(id, p).await
+                }
+
+                fn name(&self) -> &str {
+                    "pg"
+                }
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(tokens, false));
+}
+
+#[test]
+fn cached_impl_on_an_inherent_impl_calls_helpers_of_associated_fns_through_self() {
+    let tokens = expand::cached_impl(
+        quote!(ttl = "1m"),
+        quote! {
+            impl Catalog {
+                #[cached(key = "category:<id>")]
+                pub async fn category(id: u64) -> Category {
+                    db::category(id).await
+                }
+            }
+        },
+    );
+    insta::assert_snapshot!(pretty(tokens, false));
+}
+
+#[test]
+fn plain_fn_blocks_on_the_shared_single_flight() {
+    insta::assert_snapshot!(cached(
+        quote!(key = "config:<name>", ttl = "1m", tags = ["config"]),
+        quote! {
+            pub fn config(name: &str) -> Result<Config, ConfigError> {
+                Config::read(name)
+            }
+        },
+    ));
+}
+
+#[test]
+fn invalidates_on_a_plain_fn_runs_the_body_in_a_closure() {
+    insta::assert_snapshot!(invalidates(
+        quote!(config(name), tags = ["config"]),
+        quote! {
+            pub fn write_config(name: &str, value: Config) -> Result<(), ConfigError> {
+                value.write(name)?;
+                Ok(())
+            }
+        },
+    ));
+}

@@ -13,6 +13,7 @@ use syn::{Ident, LitStr};
 use crate::errors::Errors;
 
 /// A parsed template and the literal it came from (where its errors point).
+#[derive(Clone)]
 pub(crate) struct Template {
     pub(crate) lit: LitStr,
     /// "key" or "tag", for messages.
@@ -20,12 +21,14 @@ pub(crate) struct Template {
     pub(crate) segments: Vec<Segment>,
 }
 
+#[derive(Clone)]
 pub(crate) enum Segment {
     Literal(String),
     Placeholder(Placeholder),
 }
 
 /// `<root.field.field>`.
+#[derive(Clone)]
 pub(crate) struct Placeholder {
     pub(crate) root: String,
     pub(crate) fields: Vec<String>,
@@ -57,7 +60,9 @@ impl Placeholder {
                 quote!(.#index)
             }
             Err(_) => {
-                let field = ident(f, span);
+                // Located at the template, but in the macro's context: a typo is reported there
+                // without rustc offering to replace the whole template with the field's name.
+                let field = ident(f, Span::call_site().located_at(span));
                 quote!(.#field)
             }
         });

@@ -19,15 +19,60 @@ pub(crate) fn cached(f: &Function, args: &CachedArgs, errors: &mut Errors) {
 
     if let (Some(d), false) = (&args.cache_none, f.output.value_is_option()) {
         errors.spanned(
-            &d.lit,
+            &d.written,
             "`cache_none` caches an empty result, so it needs a function returning `Option<T>` or `Result<Option<T>, E>`",
         );
     }
     if let Some(unless) = &args.unless {
-        check_unless(unless, errors);
+        check_value_closure(
+            "unless",
+            "|v| v.is_empty()",
+            "the loaded value (`&T`)",
+            unless,
+            errors,
+        );
     }
-    if args.refresh.is_some() {
+    if let Some(ttl_from) = &args.ttl_from {
+        check_value_closure(
+            "ttl_from",
+            "|v| v.max_age",
+            "the loaded value (`&T`), returning a `Duration`",
+            ttl_from,
+            errors,
+        );
+    }
+    if args.refresh.is_some() && f.is_async() {
         refresh_params(f, errors);
+    }
+    if !f.is_async() {
+        sync_fn(f, args, errors);
+    }
+}
+
+/// A plain `fn` runs on the caller's thread with no async runtime to lean on: what needs one is
+/// refused, with the reason.
+fn sync_fn(f: &Function, args: &CachedArgs, errors: &mut Errors) {
+    let name = f.ident();
+    let fix = format!("make it `async fn {name}`, or remove it");
+    if let Some(l2) = &args.l2 {
+        errors.spanned(
+            l2,
+            format!("`l2` needs an `async fn`: the L2 is a network store driven by the async runtime, and blocking a thread on it would stall that runtime (or deadlock it on a single-threaded one); {fix} to keep `{name}` in process"),
+        );
+    }
+    if let Some(lock) = &args.lock {
+        errors.spanned(
+            lock,
+            format!(
+                "`lock` is a distributed lock held through L2, which needs an `async fn`: {fix}"
+            ),
+        );
+    }
+    if let Some(t) = &args.timeout {
+        errors.spanned(&t.written, format!("`timeout` stops waiting on a loader that is still running, which a plain `fn` cannot do (its body runs on the caller's thread): {fix}"));
+    }
+    if let Some(r) = &args.refresh {
+        errors.spanned(&r.written, format!("`refresh` reloads in the background on the async runtime, which a plain `fn` does not have: {fix}"));
     }
 }
 
@@ -103,32 +148,34 @@ fn templates(f: &Function, templates: &[Template], errors: &mut Errors) {
 }
 
 fn durations(args: &CachedArgs, errors: &mut Errors) {
-    let Some(ttl) = &args.ttl else { return };
-    // `l1_ttl` may equal `ttl`; `refresh` must be strictly shorter.
-    fn too_long<'a>(
-        d: Option<&'a DurationArg>,
-        ttl: &DurationArg,
-        allow_equal: bool,
-    ) -> Option<&'a DurationArg> {
-        d.filter(|d| d.value > ttl.value || (!allow_equal && d.value == ttl.value))
-    }
-    if let Some(l1) = too_long(args.l1_ttl.as_ref(), ttl, true) {
+    // Only literals can be compared here; `Duration` expressions are the caller's to keep sane.
+    let Some(ttl) = args.ttl.as_ref().and_then(|t| t.value) else {
+        return;
+    };
+    let ttl_text = args.ttl.as_ref().map(DurationArg::text).unwrap_or_default();
+    if let Some(l1) = args
+        .l1_ttl
+        .as_ref()
+        .filter(|d| d.value.is_some_and(|v| v > ttl))
+    {
         errors.spanned(
-            &l1.lit,
+            &l1.written,
             format!(
-                "`l1_ttl = \"{}\"` is longer than `ttl = \"{}\"`: the in-process copy cannot stay fresh longer than the value; make it shorter or remove it",
-                l1.lit.value(),
-                ttl.lit.value()
+                "`l1_ttl = {}` is longer than `ttl = {ttl_text}`: the in-process copy cannot stay fresh longer than the value; make it shorter or remove it",
+                l1.text(),
             ),
         );
     }
-    if let Some(r) = too_long(args.refresh.as_ref(), ttl, false) {
+    if let Some(r) = args
+        .refresh
+        .as_ref()
+        .filter(|d| d.value.is_some_and(|v| v >= ttl))
+    {
         errors.spanned(
-            &r.lit,
+            &r.written,
             format!(
-                "`refresh = \"{}\"` is not shorter than `ttl = \"{}\"`: refresh-ahead reloads a value that is still fresh, so make it shorter than `ttl` (e.g. 80% of it)",
-                r.lit.value(),
-                ttl.lit.value()
+                "`refresh = {}` is not shorter than `ttl = {ttl_text}`: refresh-ahead reloads a value that is still fresh, so make it shorter than `ttl` (e.g. 80% of it)",
+                r.text(),
             ),
         );
     }
@@ -164,19 +211,26 @@ fn needs_l2(args: &CachedArgs, errors: &mut Errors) {
     }
     if let (Some(t), None) = (&args.timeout, &args.stale) {
         errors.spanned(
-            &t.lit,
+            &t.written,
             "`timeout` stops waiting on the loader when a stale value can be served, so it needs `stale = \"...\"` too",
         );
     }
 }
 
-fn check_unless(unless: &Expr, errors: &mut Errors) {
-    if let Expr::Closure(c) = unless {
+/// `unless` and `ttl_from`: a closure of one parameter, the loaded value, that does not await.
+fn check_value_closure(
+    name: &str,
+    example: &str,
+    takes: &str,
+    closure: &Expr,
+    errors: &mut Errors,
+) {
+    if let Expr::Closure(c) = closure {
         if c.inputs.len() != 1 {
             errors.spanned(
                 &c.inputs,
                 format!(
-                    "`unless` takes a closure of one parameter, the loaded value (`&T`): `unless = |v| v.is_empty()`; this one has {}",
+                    "`{name}` takes a closure of one parameter, {takes}: `{name} = {example}`; this one has {}",
                     c.inputs.len()
                 ),
             );
@@ -184,7 +238,7 @@ fn check_unless(unless: &Expr, errors: &mut Errors) {
         if let Some(a) = &c.asyncness {
             errors.spanned(
                 a,
-                "`unless` runs on each loaded value and must not await: remove `async`",
+                format!("`{name}` runs on each loaded value and must not await: remove `async`"),
             );
         }
     }

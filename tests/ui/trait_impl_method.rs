@@ -6,8 +6,8 @@ trait Repo {
 
 struct Db;
 
-// The generated key builder is an extra method, which a trait impl does not accept: put the
-// cached logic in an inherent method and call it from the trait impl.
+// A lone #[cached] cannot see that it is in a trait impl, whose helpers must go elsewhere:
+// rustc reports them. `#[cached_impl]` on the impl block makes this work.
 impl Repo for Db {
     #[cached]
     async fn get(&self, id: u64) -> u64 {

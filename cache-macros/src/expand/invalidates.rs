@@ -19,6 +19,15 @@ pub(crate) fn invalidates(attr: TokenStream, item: TokenStream) -> TokenStream {
     };
     let mut errors = Errors::default();
     let args = InvalidatesArgs::parse(attr, &mut errors);
+    invalidates_fn(item_fn, args, errors)
+}
+
+/// Expands one `#[invalidates]` function whose arguments are parsed (`errors` holds their mistakes).
+pub(crate) fn invalidates_fn(
+    item_fn: ItemFn,
+    args: InvalidatesArgs,
+    mut errors: Errors,
+) -> TokenStream {
     let f = Function::analyze(item_fn, Reader::Invalidates, &mut errors);
     validate::invalidates(&f, &args, &mut errors);
     let targets: Vec<TokenStream> = args
@@ -118,27 +127,36 @@ fn expand_invalidates(
         let tag = render_tag(t);
         quote!(.tag(&#cache, #tag))
     });
-    let before = args
-        .before
-        .as_ref()
-        .map(|_| quote!(#invalidation.run().await;));
-
     let ret = &f.output.ty;
     let mut scan = TypeScan::default();
     syn::visit::Visit::visit_type(&mut scan, ret);
-    let body = if scan.impl_trait.is_some() {
-        quote!(async #block.await)
+    let names_return_type = scan.impl_trait.is_none();
+    // An async body runs as a future typed as the function's return; a plain one in a closure.
+    // Either way `return` and `?` keep their meaning.
+    let (run, body) = if f.is_async() {
+        let body = if names_return_type {
+            quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+        } else {
+            quote!(async #block.await)
+        };
+        (quote!(#invalidation.run().await;), body)
     } else {
-        quote!(::layercache::__private::typed_body::<#ret>(async #block).await)
+        let annotation = names_return_type.then(|| quote!(-> #ret));
+        (
+            quote!(::layercache::__private::invalidate_blocking(&#invalidation);),
+            quote!((move || #annotation #block)()),
+        )
     };
+    let closure_lint = (!f.is_async()).then(|| quote!(#[allow(clippy::redundant_closure_call)]));
+    let before = args.before.as_ref().map(|_| run.clone());
     let after = if f.output.is_result() {
         quote! {
             if #result.is_ok() {
-                #invalidation.run().await;
+                #run
             }
         }
     } else {
-        quote!(#invalidation.run().await;)
+        run
     };
     quote! {
         #(#attrs)* #vis #sig {
@@ -148,6 +166,7 @@ fn expand_invalidates(
                 #(#keys)*
                 #(#tags)*;
             #before
+            #closure_lint
             let #result = #body;
             #after
             #result

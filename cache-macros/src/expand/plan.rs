@@ -43,11 +43,34 @@ impl Cached<'_> {
             calls.extend(quote!(.empty_when(|v| v.is_none())));
         }
         if let Some(u) = &self.args.unless {
-            let u = annotate_unless(u, &value);
+            let u = annotate_value_closure(u, &value);
             bindings.extend(quote!(let #unless = #u;));
             calls.extend(quote!(.unless(&#unless)));
         }
+        if let Some(t) = &self.args.ttl_from {
+            let ttl_from = local("ttl_from");
+            let t = annotate_value_closure(t, &value);
+            let span = t.span();
+            let check = quote_spanned!(span=> ::layercache::__private::ttl_from::<#value, _>);
+            bindings.extend(quote!(let #ttl_from = #check(#t);));
+            calls.extend(quote!(.ttl_from(&#ttl_from)));
+        }
         let mut options = quote!(&OPTIONS);
+        // Durations given as expressions are evaluated now, on a miss (a hit reads none of them).
+        let computed: Vec<TokenStream> = self
+            .args
+            .durations()
+            .filter(|d| d.value.is_none())
+            .map(|d| {
+                let (name, value) = (&d.name, super::duration_tokens(d));
+                quote!(.#name(#value))
+            })
+            .collect();
+        let copy = local("options");
+        if !computed.is_empty() {
+            bindings.extend(quote!(let #copy = OPTIONS.clone() #(#computed)*;));
+            options = quote!(&#copy);
+        }
         if let Some(list) = self.tag_list() {
             if self.tags_can_wait() {
                 // Located at the tags, where a parameter that is not `Sync` is reported.
@@ -56,14 +79,23 @@ impl Cached<'_> {
                 calls.extend(quote_spanned!(span=> .tags(&#tags)));
             } else {
                 // A tag reads a parameter the body takes by value: rendered before the body does.
-                let copy = local("options");
-                bindings.extend(quote!(let #copy = OPTIONS.clone().with_tags(#list);));
+                let base = if computed.is_empty() {
+                    quote!(OPTIONS.clone())
+                } else {
+                    quote!(#copy)
+                };
+                bindings.extend(quote!(let #copy = #base.with_tags(#list);));
                 options = quote!(&#copy);
             }
         }
         if let Some(make) = self.refresher() {
             bindings.extend(quote!(let #refresher = #make;));
             calls.extend(quote!(.refresher_with(&#refresher)));
+        }
+        if let Some(make) = self.detached_rules(&value) {
+            let detached = local("detached");
+            bindings.extend(quote!(let #detached = #make;));
+            calls.extend(quote!(.detached_rules(&#detached)));
         }
         let share = self.f.output.is_result().then(|| {
             quote! {
@@ -127,7 +159,7 @@ impl Cached<'_> {
     /// and the arguments, or `None` without `refresh`.
     fn refresher(&self) -> Option<TokenStream> {
         let refresh = self.args.refresh.as_ref()?;
-        let span = refresh.lit.span();
+        let span = refresh.written.span();
         let this = local("this");
         let mut copies = Vec::new();
         let mut clones = Vec::new();
@@ -171,7 +203,8 @@ impl Cached<'_> {
         let call = if self.is_method() {
             quote!(#this.#helper #turbofish(#(#args),*))
         } else {
-            quote!(#helper #turbofish(#(#args),*))
+            let path = self.helper_path(&helper);
+            quote!(#path #turbofish(#(#args),*))
         };
         let call = if self.f.output.is_result() {
             call
@@ -188,6 +221,56 @@ impl Cached<'_> {
                 })
             }
         })
+    }
+}
+
+impl Cached<'_> {
+    /// With `refresh`, the `'static` copies of `unless` and `ttl_from` that let the refresh run
+    /// in the background: each closure owns copies of the parameters it reads. `None` without
+    /// `refresh`, without either closure, or when one reads `self` (then the caller whose hit
+    /// found the refresh due reloads in-band).
+    fn detached_rules(&self, value: &TokenStream) -> Option<TokenStream> {
+        self.args.refresh.as_ref()?;
+        let closures = [
+            ("unless", &self.args.unless),
+            ("ttl_from", &self.args.ttl_from),
+        ];
+        if closures.iter().all(|(_, c)| c.is_none()) {
+            return None;
+        }
+        let mut calls = Vec::new();
+        for (name, closure) in closures {
+            let Some(closure) = closure else { continue };
+            let mut mentioned = Vec::new();
+            super::collect_idents(closure.to_token_stream(), &mut mentioned);
+            if mentioned.iter().any(|m| m == "self") {
+                return None;
+            }
+            let copies = self
+                .f
+                .params
+                .iter()
+                .filter(|p| mentioned.contains(&p.ident.to_string()))
+                .map(|p| {
+                    let ident = &p.ident;
+                    let RefreshCopy { copy, by_ref, .. } = RefreshCopy::of(p);
+                    if by_ref {
+                        quote!(let #ident = #copy(#ident);)
+                    } else {
+                        quote!(let #ident = #copy(&#ident);)
+                    }
+                });
+            let closure = annotate_value_closure(closure, value);
+            let name = syn::Ident::new(name, Span::call_site());
+            let v = local("v");
+            calls.push(quote! {
+                .#name({
+                    #(#copies)*
+                    ::layercache::__private::Arc::new(move |#v: &#value| (#closure)(#v))
+                })
+            });
+        }
+        Some(quote!(|| ::layercache::__private::DetachedRules::new() #(#calls)*))
     }
 }
 
@@ -254,10 +337,11 @@ fn is_unsized_borrow(ty: &Type) -> bool {
     }
 }
 
-/// Gives an `unless` closure's parameter the type `&V` when it has none, so its body type-checks.
-fn annotate_unless(unless: &Expr, value: &TokenStream) -> TokenStream {
-    let Expr::Closure(c) = unless else {
-        return unless.to_token_stream();
+/// Gives an `unless` or `ttl_from` closure's parameter the type `&V` when it has none, so its
+/// body type-checks.
+fn annotate_value_closure(closure: &Expr, value: &TokenStream) -> TokenStream {
+    let Expr::Closure(c) = closure else {
+        return closure.to_token_stream();
     };
     let mut c = c.clone();
     if let Some(first) = c.inputs.first_mut() {
