@@ -13,6 +13,7 @@
 //!
 //! Labels are bounded: namespaces and function paths, never keys.
 
+#[cfg(feature = "metrics")]
 use crate::stats::Stats;
 
 /// What a loader call ended in, as the `outcome` label of the load-duration histogram.

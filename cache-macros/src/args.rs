@@ -472,6 +472,8 @@ impl CachedArgs {
             jitter: self.jitter.or(d.jitter),
             l2: self.l2.or(d.l2),
             lock: self.lock.or(d.lock),
+            compress: self.compress.or(d.compress),
+            version: self.version.or(d.version),
             tags: if self.tags.is_empty() {
                 d.tags
             } else {
