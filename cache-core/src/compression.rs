@@ -131,7 +131,7 @@ fn with_length_prefix(
     Some(out)
 }
 
-/// The payload as the codec wrote it: `stored` itself when `id` is [`NONE_ID`], else its
+/// The payload as the codec wrote it: `stored` itself when `id` is `NONE_ID`, else its
 /// decompression, bounded by `limit`.
 pub fn decompress(id: u8, stored: &[u8], limit: usize) -> Result<Cow<'_, [u8]>, CompressionError> {
     if id == NONE_ID {

@@ -68,7 +68,7 @@ impl Error for SharedError {
 }
 
 /// Shares `error` with a waiter as `E::from(SharedError)`: the `share_errors` function of a
-/// [`LoadPlan`](crate::LoadPlan) whose error type is not `Clone`.
+/// `LoadPlan` whose error type is not `Clone`.
 pub fn share_through_from<E>(error: &E) -> E
 where
     E: Error + From<SharedError> + 'static,
