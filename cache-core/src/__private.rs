@@ -22,10 +22,18 @@ pub struct Miss<V> {
 }
 
 impl<V> Miss<V> {
-    /// A miss without a lookup, for a call that must not read (`layercache::refresh`).
-    pub fn skipped(key: CacheKey) -> Self {
+    #[cold]
+    fn new(key: &KeyBuilder, l1: L1Miss<V>) -> Self {
         Miss {
-            key,
+            key: key.to_key(),
+            l1,
+        }
+    }
+
+    /// A miss without a lookup, for a call that must not read (`layercache::refresh`).
+    pub fn skipped(key: &KeyBuilder) -> Self {
+        Miss {
+            key: key.to_key(),
             l1: L1Miss::Absent,
         }
     }
@@ -34,11 +42,13 @@ impl<V> Miss<V> {
 /// The calls generated code (and the core's own tests) make on a [`Cache`].
 #[allow(async_fn_in_trait)] // implemented by `Cache` alone: its futures' auto traits are known
 pub trait CacheInternals {
-    /// Looks `key` up in L1 once: the fresh value, or the [`Miss`] to hand to
-    /// [`load_miss`](CacheInternals::load_miss).
+    /// Looks `key` (rendered by [`start_key`](CacheInternals::start_key) and
+    /// [`end_key`](CacheInternals::end_key)) up in L1 once: the fresh value, or the [`Miss`] to
+    /// hand to [`load_miss`](CacheInternals::load_miss). A hit allocates nothing; a miss takes
+    /// the key as a `CacheKey`.
     fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: CacheKey,
+        key: &KeyBuilder,
         opts: &EntryOptions,
     ) -> Result<V, Miss<V>>;
 
@@ -83,18 +93,25 @@ pub trait CacheInternals {
 
     /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
+
+    /// Starts a key in `builder` (an empty [`KeyBuilder::new`], on the caller's stack): the
+    /// namespace.
+    fn start_key(&self, builder: &mut KeyBuilder);
+
+    /// Ends a key started by [`start_key`](CacheInternals::start_key): the length rule.
+    fn end_key(&self, builder: &mut KeyBuilder);
 }
 
 impl CacheInternals for Cache {
     #[inline]
     fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: CacheKey,
+        key: &KeyBuilder,
         opts: &EntryOptions,
     ) -> Result<V, Miss<V>> {
-        match Cache::lookup::<V>(self, &key, opts) {
+        match Cache::lookup::<V>(self, key.as_bytes(), opts) {
             Lookup::Hit(value) => Ok(value),
-            Lookup::Miss(l1) => Err(Miss { key, l1 }),
+            Lookup::Miss(l1) => Err(Miss::new(key, l1)),
         }
     }
 
@@ -146,5 +163,15 @@ impl CacheInternals for Cache {
 
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey {
         builder.finish(self.inner.max_key_len)
+    }
+
+    #[inline]
+    fn start_key(&self, builder: &mut KeyBuilder) {
+        builder.namespace(&self.inner.namespace);
+    }
+
+    #[inline]
+    fn end_key(&self, builder: &mut KeyBuilder) {
+        builder.bound(self.inner.max_key_len);
     }
 }

@@ -151,7 +151,10 @@ impl Cache {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let key = self.key(key);
-        if let L1Read::Fresh { value, .. } = self.inner.l1.get::<T>(key.as_str(), &self.inner.tags)
+        if let L1Read::Fresh { value, .. } = self
+            .inner
+            .l1
+            .get::<T>(key.as_str().as_bytes(), &self.inner.tags)
         {
             return Some(value);
         }

@@ -5,9 +5,10 @@
 
 use crate::log;
 use std::any::Any;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use quick_cache::{sync::Cache as QuickCache, Weighter};
+use quick_cache::{sync::Cache as QuickCache, Equivalent, Weighter};
 
 use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
@@ -105,15 +106,43 @@ pub(crate) enum L1Read<V> {
 #[derive(Clone)]
 struct EntryWeight;
 
-impl Weighter<String, Arc<L1Entry>> for EntryWeight {
-    fn weight(&self, _key: &String, entry: &Arc<L1Entry>) -> u64 {
+impl Weighter<StoredKey, Arc<L1Entry>> for EntryWeight {
+    fn weight(&self, _key: &StoredKey, entry: &Arc<L1Entry>) -> u64 {
         entry.weight
+    }
+}
+
+/// A key as L1 holds it: the key's text. Hashed as bytes, like [`KeyBytes`], so that a key
+/// rendered on the stack finds it without becoming a `String`.
+#[derive(PartialEq, Eq)]
+struct StoredKey(Box<str>);
+
+impl Hash for StoredKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.as_bytes());
+    }
+}
+
+/// A key looked up: its text's bytes, borrowed.
+struct KeyBytes<'a>(&'a [u8]);
+
+impl Hash for KeyBytes<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl Equivalent<StoredKey> for KeyBytes<'_> {
+    #[inline]
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        self.0 == key.0.as_bytes()
     }
 }
 
 /// The in-process layer.
 pub(crate) struct L1 {
-    entries: QuickCache<String, Arc<L1Entry>, EntryWeight>,
+    entries: QuickCache<StoredKey, Arc<L1Entry>, EntryWeight>,
     /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
     weigh_bytes: bool,
 }
@@ -141,18 +170,59 @@ impl L1 {
         (key.len() + std::mem::size_of::<V>() + encoded_len.unwrap_or(0) + tags + 64) as u64
     }
 
-    /// Looks `key` up, honouring deadlines and tag versions. A value of another type is a miss.
-    pub(crate) fn get<V: Clone + 'static>(&self, key: &str, tags: &TagVersions) -> L1Read<V> {
-        let Some(entry) = self.entries.get(key) else {
-            return L1Read::Miss;
+    /// Looks `key` (a key's text) up, honouring deadlines and tag versions. A value of another
+    /// type is a miss.
+    pub(crate) fn get<V: Clone + 'static>(&self, key: &[u8], tags: &TagVersions) -> L1Read<V> {
+        match self.get_fresh(key, tags) {
+            Ok(value) => L1Read::Fresh {
+                value,
+                refresh: None,
+            },
+            Err(None) => L1Read::Miss,
+            Err(Some(entry)) => self.read_entry(key, entry, tags),
+        }
+    }
+
+    /// The hit path of a lookup: the value when it is fresh, of type `V`, and not due for
+    /// refresh-ahead; otherwise the entry found (for [`read_entry`](Self::read_entry)), if any.
+    #[inline]
+    pub(crate) fn get_fresh<V: Clone + 'static>(
+        &self,
+        key: &[u8],
+        tags: &TagVersions,
+    ) -> Result<V, Option<Arc<L1Entry>>> {
+        let Some(entry) = self.entries.get(&KeyBytes(key)) else {
+            return Err(None);
         };
+        let now = tick();
+        if now < entry.fresh_until
+            && entry.refresh_at.is_none_or(|at| now < at)
+            && tags.still_valid(&entry.tags)
+        {
+            if let Some(value) = entry.value.downcast_ref::<V>() {
+                return Ok(value.clone());
+            }
+        }
+        Err(Some(entry))
+    }
+
+    /// What `entry`, found under `key` but not a plain fresh hit, gives: a fresh value due for
+    /// refresh-ahead, a stale one, or a miss (an expired or tag-invalidated entry is dropped).
+    #[cold]
+    pub(crate) fn read_entry<V: Clone + 'static>(
+        &self,
+        key: &[u8],
+        entry: Arc<L1Entry>,
+        tags: &TagVersions,
+    ) -> L1Read<V> {
         let now = tick();
         if now >= entry.stale_until || !tags.still_valid(&entry.tags) {
             self.remove_if_same(key, &entry);
             return L1Read::Miss;
         }
         let Some(value) = entry.value.downcast_ref::<V>() else {
-            tracing::debug!(target: log::CALL, key, "L1 value has another type; treated as a miss");
+            let key = String::from_utf8_lossy(key);
+            tracing::debug!(target: log::CALL, key = &*key, "L1 value has another type; treated as a miss");
             return L1Read::Miss;
         };
         if now < entry.fresh_until {
@@ -168,27 +238,27 @@ impl L1 {
 
     pub(crate) fn insert<V: Send + Sync + 'static>(
         &self,
-        key: String,
+        key: &str,
         entry: L1Entry<V>,
     ) -> Arc<L1Entry> {
         let entry: Arc<L1Entry> = Arc::new(entry);
-        self.entries.insert(key, entry.clone());
+        self.entries.insert(StoredKey(key.into()), entry.clone());
         entry
     }
 
     /// Removes `key` only if it still holds `entry`.
     pub(crate) fn remove_entry(&self, key: &str, entry: &Arc<L1Entry>) {
-        self.remove_if_same(key, entry);
+        self.remove_if_same(key.as_bytes(), entry);
     }
 
     pub(crate) fn remove(&self, key: &str) {
-        self.entries.remove(key);
+        self.entries.remove(&KeyBytes(key.as_bytes()));
     }
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
-    fn remove_if_same(&self, key: &str, entry: &Arc<L1Entry>) {
+    fn remove_if_same(&self, key: &[u8], entry: &Arc<L1Entry>) {
         self.entries
-            .remove_if(key, |current| Arc::ptr_eq(current, entry));
+            .remove_if(&KeyBytes(key), |current| Arc::ptr_eq(current, entry));
     }
 
     pub(crate) fn clear(&self) {
@@ -224,36 +294,27 @@ mod tests {
     fn fresh_stale_and_expired() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
-        l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
-        l1.insert(
-            "b".into(),
-            entry(2u32, Duration::ZERO, Duration::from_secs(60)),
-        );
-        l1.insert("c".into(), entry(3u32, Duration::ZERO, Duration::ZERO));
+        l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        l1.insert("b", entry(2u32, Duration::ZERO, Duration::from_secs(60)));
+        l1.insert("c", entry(3u32, Duration::ZERO, Duration::ZERO));
         assert!(matches!(
-            l1.get::<u32>("a", &tags),
+            l1.get::<u32>(b"a", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: None
             }
         ));
-        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Stale(2)));
-        assert!(matches!(l1.get::<u32>("c", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
+        assert!(matches!(l1.get::<u32>(b"c", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2, "the expired entry is dropped on read");
     }
 
     #[test]
     fn wrong_type_is_a_miss_not_a_panic() {
         let l1 = L1::new(10, None);
-        l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
         assert!(matches!(
-            l1.get::<String>("a", &TagVersions::default()),
+            l1.get::<String>(b"a", &TagVersions::default()),
             L1Read::Miss
         ));
     }
@@ -268,7 +329,7 @@ mod tests {
             version: tags.current("t"),
         };
         l1.insert(
-            "a".into(),
+            "a",
             L1Entry::new(
                 1u32,
                 Deadlines {
@@ -280,35 +341,26 @@ mod tests {
                 1,
             ),
         );
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { .. }));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Fresh { .. }));
         tags.bump_local("t");
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss));
     }
 
     #[test]
     fn remove_entry_removes_only_the_entry_it_was_given() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
-        let first = l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        let first = l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
         l1.remove_entry("a", &first);
         assert!(
-            matches!(l1.get::<u32>("a", &tags), L1Read::Miss),
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss),
             "a fill that lost the race with an invalidation is taken out again"
         );
-        let old = l1.insert(
-            "a".into(),
-            entry(2u32, Duration::from_secs(60), Duration::ZERO),
-        );
-        l1.insert(
-            "a".into(),
-            entry(3u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        let old = l1.insert("a", entry(2u32, Duration::from_secs(60), Duration::ZERO));
+        l1.insert("a", entry(3u32, Duration::from_secs(60), Duration::ZERO));
         l1.remove_entry("a", &old);
         assert!(
-            matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { value: 3, .. }),
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Fresh { value: 3, .. }),
             "a newer value that replaced the entry stays"
         );
     }
@@ -326,17 +378,17 @@ mod tests {
                 refresh_at: Some(tick_after(now, refresh_in)),
             };
             let e = L1Entry::new(1u32, deadlines, vec![], 1);
-            l1.insert(key.into(), e);
+            l1.insert(key, e);
         }
         assert!(matches!(
-            l1.get::<u32>("due", &tags),
+            l1.get::<u32>(b"due", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: Some(_)
             }
         ));
         assert!(matches!(
-            l1.get::<u32>("later", &tags),
+            l1.get::<u32>(b"later", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: None
@@ -349,17 +401,14 @@ mod tests {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
         for key in ["a", "b", "c"] {
-            l1.insert(
-                key.into(),
-                entry(1u32, Duration::from_secs(60), Duration::ZERO),
-            );
+            l1.insert(key, entry(1u32, Duration::from_secs(60), Duration::ZERO));
         }
         l1.remove("a");
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2);
         l1.clear();
         assert_eq!(l1.len(), 0);
-        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Miss));
     }
 
     #[test]
@@ -441,7 +490,7 @@ mod tests {
                 vec![],
                 w,
             );
-            l1.insert(format!("k{i}"), e);
+            l1.insert(&format!("k{i}"), e);
         }
         assert!(l1.len() < 12, "len {}", l1.len());
     }

@@ -13,7 +13,7 @@ use crate::metrics::{self, LoadOutcome};
 
 use crate::cache::Cache;
 use crate::key::CacheKey;
-use crate::l1::{L1Read, RefreshClaim};
+use crate::l1::{L1Entry, L1Read, RefreshClaim};
 use crate::l2_client::{L2Read, WriteIf};
 use crate::load_plan::{LoadPlan, ValueIo};
 use crate::lock::{LockOutcome, LockRequest};
@@ -100,34 +100,56 @@ impl Cache {
         if !opts.l1 {
             return None;
         }
-        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+        match self
+            .inner
+            .l1
+            .get::<V>(key.as_str().as_bytes(), &self.inner.tags)
+        {
             L1Read::Fresh {
                 value,
                 refresh: None,
             } => {
                 Counters::incr(&self.inner.counters.l1_hits);
-                self.trace_l1_hit(key, opts);
+                self.trace_l1_hit(key.as_str().as_bytes(), opts);
                 Some(value)
             }
             _ => None,
         }
     }
 
-    /// The one L1 lookup of a call: counts a hit, claims a due refresh, and hands a miss (with
-    /// any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
+    /// The one L1 lookup of a call, by the key's text: counts a hit, claims a due refresh, and
+    /// hands a miss (with any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
     #[inline]
     pub(crate) fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: &CacheKey,
+        key: &[u8],
         opts: &EntryOptions,
     ) -> Lookup<V> {
         if !opts.l1 {
             return Lookup::Miss(L1Miss::Absent);
         }
-        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+        match self.inner.l1.get_fresh::<V>(key, &self.inner.tags) {
+            Ok(value) => {
+                self.count_l1_hit(key, opts);
+                Lookup::Hit(value)
+            }
+            Err(None) => Lookup::Miss(L1Miss::Absent),
+            Err(Some(entry)) => self.lookup_entry(key, opts, entry),
+        }
+    }
+
+    /// The rest of [`lookup`](Self::lookup) when L1 holds an entry that is not a plain fresh
+    /// hit: refresh-ahead due, stale, expired, or of another type.
+    #[cold]
+    fn lookup_entry<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &[u8],
+        opts: &EntryOptions,
+        entry: Arc<L1Entry>,
+    ) -> Lookup<V> {
+        match self.inner.l1.read_entry::<V>(key, entry, &self.inner.tags) {
             L1Read::Fresh { value, refresh } => {
-                Counters::incr(&self.inner.counters.l1_hits);
-                self.trace_l1_hit(key, opts);
+                self.count_l1_hit(key, opts);
                 match refresh.and_then(|e| e.claim_refresh()) {
                     Some(claim) => Lookup::Miss(L1Miss::RefreshDue {
                         current: value,
@@ -139,6 +161,13 @@ impl Cache {
             L1Read::Stale(v) => Lookup::Miss(L1Miss::Stale(v)),
             L1Read::Miss => Lookup::Miss(L1Miss::Absent),
         }
+    }
+
+    /// Counts an L1 hit and logs it at TRACE.
+    #[inline]
+    fn count_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
+        Counters::incr(&self.inner.counters.l1_hits);
+        self.trace_l1_hit(key, opts);
     }
 
     /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
@@ -156,7 +185,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        match self.lookup::<V>(&key, opts) {
+        match self.lookup::<V>(key.as_str().as_bytes(), opts) {
             Lookup::Hit(value) => Ok(value),
             Lookup::Miss(miss) => {
                 self.load_after_lookup(Call::new(self, key, opts, plan), miss, loader)
@@ -249,7 +278,7 @@ impl Cache {
                     // our election: check again, or a second load would run.
                     if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
-                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                            inner.l1.get::<V>(key.as_str().as_bytes(), &inner.tags)
                         {
                             guard.complete(Arc::new(FlightOutcome::<V, E>::Value(value.clone())));
                             self.call_done(key, Outcome::L1Hit);
@@ -296,7 +325,7 @@ impl Cache {
                     tracing::debug!(target: log::CALL, "single-flight leader gone; taking over");
                     if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
-                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                            inner.l1.get::<V>(key.as_str().as_bytes(), &inner.tags)
                         {
                             self.call_done(key, Outcome::L1Hit);
                             return AfterWait::Return(Ok(value));
@@ -545,7 +574,11 @@ impl Cache {
             claim.stored();
         }
         // In-band, the refreshed value (or the current one) is in L1 now.
-        match self.inner.l1.get::<V>(call.key.as_str(), &self.inner.tags) {
+        match self
+            .inner
+            .l1
+            .get::<V>(call.key.as_str().as_bytes(), &self.inner.tags)
+        {
             L1Read::Fresh { value, .. } => Ok(value),
             _ => Ok(current),
         }
@@ -585,24 +618,24 @@ impl Cache {
     /// Logs an L1 hit at TRACE; when TRACE is off for `layercache`, one check of the level and
     /// nothing else (no span, no key rendering, no allocation).
     #[inline(always)]
-    fn trace_l1_hit(&self, key: &CacheKey, opts: &EntryOptions) {
+    fn trace_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
         if tracing::enabled!(target: log::CALL, tracing::Level::TRACE) {
-            log::l1_hit(&self.stored_key(key), opts);
+            log::l1_hit(&self.stored_key(&String::from_utf8_lossy(key)), opts);
         }
     }
 
     /// Records how the call ended on its span (with the key as stored) and logs it at DEBUG.
     fn call_done(&self, key: &CacheKey, outcome: Outcome) {
         if tracing::enabled!(target: log::CALL, tracing::Level::DEBUG) {
-            log::call_done(&self.stored_key(key), outcome);
+            log::call_done(&self.stored_key(key.as_str()), outcome);
         }
     }
 
     /// The key as the L2 stores it (in Redis: `ns:@:rest`), else as L1 does.
-    fn stored_key(&self, key: &CacheKey) -> String {
+    fn stored_key(&self, key: &str) -> String {
         match &self.inner.l2 {
-            Some(l2) => l2.client.stored_key(key.as_str()),
-            None => key.as_str().to_owned(),
+            Some(l2) => l2.client.stored_key(key),
+            None => key.to_owned(),
         }
     }
 
