@@ -103,7 +103,7 @@ pub trait CacheInternals {
 }
 
 impl CacheInternals for Cache {
-    #[inline]
+    #[inline(always)]
     fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
         key: &KeyBuilder,

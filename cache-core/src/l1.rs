@@ -140,6 +140,23 @@ impl Equivalent<StoredKey> for KeyBytes<'_> {
     }
 }
 
+/// `a == b`, without a call to `memcmp` for keys of up to 16 bytes: two overlapping fixed-size
+/// compares.
+#[inline]
+fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => a[..4] == b[..4] && a[n - 4..] == b[n - 4..],
+        8..=16 => a[..8] == b[..8] && a[n - 8..] == b[n - 8..],
+        _ => a == b,
+    }
+}
+
 /// The in-process layer.
 pub(crate) struct L1 {
     entries: QuickCache<StoredKey, Arc<L1Entry>, EntryWeight>,
@@ -288,6 +305,21 @@ mod tests {
             vec![],
             1,
         )
+    }
+
+    #[test]
+    fn short_and_long_keys_compare_byte_for_byte() {
+        let text: Vec<u8> = (b'a'..=b'z').chain(b'a'..=b'z').collect();
+        for n in 0..40 {
+            let a = &text[..n];
+            assert!(bytes_equal(a, &a.to_vec()), "{n} bytes");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] = b'#';
+                assert!(!bytes_equal(a, &b), "{n} bytes, differing at {i}");
+            }
+            assert!(!bytes_equal(a, &text[..n + 1]));
+        }
     }
 
     #[test]

@@ -119,7 +119,7 @@ impl Cache {
 
     /// The one L1 lookup of a call, by the key's text: counts a hit, claims a due refresh, and
     /// hands a miss (with any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
         key: &[u8],
