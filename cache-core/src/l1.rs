@@ -5,6 +5,7 @@
 
 use crate::log;
 use std::any::Any;
+use std::cell::Cell;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
     weight: u64,
     /// Set by the one caller that starts a refresh-ahead reload of this entry.
     refreshing: AtomicBool,
+    /// The key's text (set by [`L1::insert`]): the entry is its own quick_cache key.
+    key: Box<str>,
     value: V,
 }
 
@@ -49,6 +52,7 @@ impl<V> L1Entry<V> {
             tags: tags.into_boxed_slice(),
             weight,
             refreshing: AtomicBool::new(false),
+            key: Box::from(""),
             value,
         }
     }
@@ -106,24 +110,34 @@ pub(crate) enum L1Read<V> {
 #[derive(Clone)]
 struct EntryWeight;
 
-impl Weighter<StoredKey, Arc<L1Entry>> for EntryWeight {
-    fn weight(&self, _key: &StoredKey, entry: &Arc<L1Entry>) -> u64 {
-        entry.weight
+impl Weighter<StoredKey, ()> for EntryWeight {
+    fn weight(&self, key: &StoredKey, _: &()) -> u64 {
+        key.0.weight
     }
 }
 
-/// A key as L1 holds it: the key's text. Hashed as bytes, like [`KeyBytes`], so that a key
-/// rendered on the stack finds it without becoming a `String`.
-#[derive(PartialEq, Eq)]
-struct StoredKey(Box<str>);
+/// What quick_cache holds: the entry itself, as the key (the value is `()`), equal and hashed by
+/// the key's text. A lookup ([`Probe`]) then reads the entry in place, under the shard's read
+/// lock, and clones only the value out: a hit does not touch the entry's reference count, a
+/// cache line two cores reading one hot key would otherwise both write.
+struct StoredKey(Arc<L1Entry>);
+
+impl PartialEq for StoredKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for StoredKey {}
 
 impl Hash for StoredKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write(self.0.as_bytes());
+        state.write(self.0.key.as_bytes());
     }
 }
 
-/// A key looked up: its text's bytes, borrowed.
+/// A key looked up by its text's bytes, borrowed (from a `CacheKey` or a key rendered on the
+/// stack); hashed as [`StoredKey`] is.
 struct KeyBytes<'a>(&'a [u8]);
 
 impl Hash for KeyBytes<'_> {
@@ -136,30 +150,66 @@ impl Hash for KeyBytes<'_> {
 impl Equivalent<StoredKey> for KeyBytes<'_> {
     #[inline]
     fn equivalent(&self, key: &StoredKey) -> bool {
-        self.0 == key.0.as_bytes()
+        self.0 == key.0.key.as_bytes()
     }
 }
 
-/// `a == b`, without a call to `memcmp` for keys of up to 16 bytes: two overlapping fixed-size
-/// compares.
-#[inline]
-fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
+/// One entry exactly: its key, and only while it still holds this entry (a newer value may have
+/// replaced it).
+struct ThisEntry<'a>(&'a [u8], &'a Arc<L1Entry>);
+
+impl Hash for ThisEntry<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
     }
-    match n {
-        0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=7 => a[..4] == b[..4] && a[n - 4..] == b[n - 4..],
-        8..=16 => a[..8] == b[..8] && a[n - 8..] == b[n - 8..],
-        _ => a == b,
+}
+
+impl Equivalent<StoredKey> for ThisEntry<'_> {
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        self.0 == key.0.key.as_bytes() && Arc::ptr_eq(&key.0, self.1)
+    }
+}
+
+/// The hit path's lookup: quick_cache compares it with the stored key under the shard's read
+/// lock, and on a match it reads the entry there and then, leaving what it found in `found`.
+struct Probe<'a, V> {
+    key: &'a [u8],
+    now: Tick,
+    tags: &'a TagVersions,
+    found: Cell<Option<Result<V, Arc<L1Entry>>>>,
+}
+
+impl<V> Hash for Probe<'_, V> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.key);
+    }
+}
+
+impl<V: Clone + 'static> Equivalent<StoredKey> for Probe<'_, V> {
+    #[inline(always)]
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        let entry = &key.0;
+        if self.key != entry.key.as_bytes() {
+            return false;
+        }
+        let now = self.now;
+        let fresh = now < entry.fresh_until
+            && entry.refresh_at.is_none_or(|at| now < at)
+            && self.tags.still_valid(&entry.tags);
+        let found = match entry.value.downcast_ref::<V>() {
+            Some(value) if fresh => Ok(value.clone()),
+            // Not a plain fresh hit: the slow path reads the entry again, outside the lock.
+            _ => Err(entry.clone()),
+        };
+        self.found.set(Some(found));
+        true
     }
 }
 
 /// The in-process layer.
 pub(crate) struct L1 {
-    entries: QuickCache<StoredKey, Arc<L1Entry>, EntryWeight>,
+    entries: QuickCache<StoredKey, (), EntryWeight>,
     /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
     weigh_bytes: bool,
 }
@@ -208,19 +258,18 @@ impl L1 {
         key: &[u8],
         tags: &TagVersions,
     ) -> Result<V, Option<Arc<L1Entry>>> {
-        let Some(entry) = self.entries.get(&KeyBytes(key)) else {
-            return Err(None);
+        let probe = Probe {
+            key,
+            now: tick(),
+            tags,
+            found: Cell::new(None),
         };
-        let now = tick();
-        if now < entry.fresh_until
-            && entry.refresh_at.is_none_or(|at| now < at)
-            && tags.still_valid(&entry.tags)
-        {
-            if let Some(value) = entry.value.downcast_ref::<V>() {
-                return Ok(value.clone());
-            }
+        self.entries.get(&probe);
+        match probe.found.into_inner() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(entry)) => Err(Some(entry)),
+            None => Err(None),
         }
-        Err(Some(entry))
     }
 
     /// What `entry`, found under `key` but not a plain fresh hit, gives: a fresh value due for
@@ -258,8 +307,10 @@ impl L1 {
         key: &str,
         entry: L1Entry<V>,
     ) -> Arc<L1Entry> {
+        let mut entry = entry;
+        entry.key = key.into();
         let entry: Arc<L1Entry> = Arc::new(entry);
-        self.entries.insert(StoredKey(key.into()), entry.clone());
+        self.entries.insert(StoredKey(entry.clone()), ());
         entry
     }
 
@@ -274,8 +325,7 @@ impl L1 {
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
     fn remove_if_same(&self, key: &[u8], entry: &Arc<L1Entry>) {
-        self.entries
-            .remove_if(&KeyBytes(key), |current| Arc::ptr_eq(current, entry));
+        self.entries.remove(&ThisEntry(key, entry));
     }
 
     pub(crate) fn clear(&self) {
@@ -305,21 +355,6 @@ mod tests {
             vec![],
             1,
         )
-    }
-
-    #[test]
-    fn short_and_long_keys_compare_byte_for_byte() {
-        let text: Vec<u8> = (b'a'..=b'z').chain(b'a'..=b'z').collect();
-        for n in 0..40 {
-            let a = &text[..n];
-            assert!(bytes_equal(a, &a.to_vec()), "{n} bytes");
-            for i in 0..n {
-                let mut b = a.to_vec();
-                b[i] = b'#';
-                assert!(!bytes_equal(a, &b), "{n} bytes, differing at {i}");
-            }
-            assert!(!bytes_equal(a, &text[..n + 1]));
-        }
     }
 
     #[test]
