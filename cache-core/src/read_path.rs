@@ -164,7 +164,7 @@ impl Cache {
     }
 
     /// Counts an L1 hit and logs it at TRACE.
-    #[inline]
+    #[inline(always)]
     fn count_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
         Counters::incr(&self.inner.counters.l1_hits);
         self.trace_l1_hit(key, opts);
@@ -620,8 +620,14 @@ impl Cache {
     #[inline(always)]
     fn trace_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
         if tracing::enabled!(target: log::CALL, tracing::Level::TRACE) {
-            log::l1_hit(&self.stored_key(&String::from_utf8_lossy(key)), opts);
+            self.log_l1_hit(key, opts);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
+        log::l1_hit(&self.stored_key(&String::from_utf8_lossy(key)), opts);
     }
 
     /// Records how the call ended on its span (with the key as stored) and logs it at DEBUG.
