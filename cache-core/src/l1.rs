@@ -170,6 +170,23 @@ impl Equivalent<StoredKey> for ThisEntry<'_> {
     }
 }
 
+/// `a == b`, without a call to `bcmp` for keys of up to 16 bytes: two overlapping fixed-size
+/// compares.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => a[..4] == b[..4] && a[n - 4..] == b[n - 4..],
+        8..=16 => a[..8] == b[..8] && a[n - 8..] == b[n - 8..],
+        _ => a == b,
+    }
+}
+
 /// The hit path's lookup: quick_cache compares it with the stored key under the shard's read
 /// lock, and on a match it reads the entry there and then, leaving what it found in `found`.
 struct Probe<'a, V> {
@@ -190,7 +207,7 @@ impl<V: Clone + 'static> Equivalent<StoredKey> for Probe<'_, V> {
     #[inline(always)]
     fn equivalent(&self, key: &StoredKey) -> bool {
         let entry = &key.0;
-        if self.key != entry.key.as_bytes() {
+        if !same_bytes(self.key, entry.key.as_bytes()) {
             return false;
         }
         let now = self.now;
@@ -355,6 +372,21 @@ mod tests {
             vec![],
             1,
         )
+    }
+
+    #[test]
+    fn short_and_long_keys_compare_byte_for_byte() {
+        let text: Vec<u8> = (b'a'..=b'z').chain(b'a'..=b'z').collect();
+        for n in 0..40 {
+            let a = &text[..n];
+            assert!(same_bytes(a, &a.to_vec()), "{n} bytes");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] = b'#';
+                assert!(!same_bytes(a, &b), "{n} bytes, differing at {i}");
+            }
+            assert!(!same_bytes(a, &text[..n + 1]));
+        }
     }
 
     #[test]
