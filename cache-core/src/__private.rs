@@ -83,6 +83,10 @@ pub trait CacheInternals {
 
     /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
+
+    /// The span of a call under `layercache::bypass` (DEBUG, outcome `bypassed`, the key as the
+    /// L2 would store it), with its one event logged; the body runs inside it.
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span;
 }
 
 impl CacheInternals for Cache {
@@ -146,5 +150,9 @@ impl CacheInternals for Cache {
 
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey {
         builder.finish(self.inner.max_key_len)
+    }
+
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span {
+        crate::log::bypassed(&self.stored_key(key), opts)
     }
 }

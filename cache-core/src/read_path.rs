@@ -599,7 +599,7 @@ impl Cache {
     }
 
     /// The key as the L2 stores it (in Redis: `ns:@:rest`), else as L1 does.
-    fn stored_key(&self, key: &CacheKey) -> String {
+    pub(crate) fn stored_key(&self, key: &CacheKey) -> String {
         match &self.inner.l2 {
             Some(l2) => l2.client.stored_key(key.as_str()),
             None => key.as_str().to_owned(),
