@@ -136,8 +136,8 @@ pub trait CachedValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
-/// The one L1 lookup of a call ([`CacheInternals::lookup`]), by the key [`start_key`] and
-/// [`end_key`] rendered on the caller's stack: a fresh hit returns before the load future is
+/// The one L1 lookup of a call ([`CacheInternals::lookup`]), by the key rendered on the caller's
+/// stack and ended by [`end_key`]: a fresh hit returns before the load future is
 /// built, without allocating; a miss carries the key and what L1 had on to [`load`]. Under
 /// `layercache::refresh` there is no lookup: the call goes straight to the load.
 #[inline]
@@ -154,20 +154,14 @@ pub fn hit<V: CachedValue>(
     }
 }
 
-/// Starts a key in `key` (an empty [`KeyBuilder::new`] on the caller's stack): `cache`'s
-/// namespace.
-#[inline]
-pub fn start_key(cache: &Cache, key: &mut KeyBuilder) {
-    cache.start_key(key);
-}
-
-/// Ends a key [`start_key`] started: `cache`'s length rule.
+/// Ends a key rendered into a [`KeyBuilder::new`] on the caller's stack: `cache`'s length rule
+/// (which counts the namespace the L2 stores the key under).
 #[inline]
 pub fn end_key(cache: &Cache, key: &mut KeyBuilder) {
     cache.end_key(key);
 }
 
-/// The key [`start_key`] and [`end_key`] rendered, owned (for `#[invalidates]` and plain `fn`s).
+/// The key rendered and ended by [`end_key`], owned (for `#[invalidates]` and plain `fn`s).
 pub fn owned_key(key: &KeyBuilder) -> CacheKey {
     key.to_key()
 }
@@ -189,7 +183,7 @@ where
     cache.load_miss(miss, options, plan, loader).await
 }
 
-/// A key builder already holding `cache`'s namespace.
+/// A key builder for `cache` (keys do not hold the namespace: the L2 applies it).
 pub fn key_builder(cache: &Cache) -> KeyBuilder {
     cache.key_builder()
 }

@@ -42,7 +42,7 @@ impl<V> Miss<V> {
 /// The calls generated code (and the core's own tests) make on a [`Cache`].
 #[allow(async_fn_in_trait)] // implemented by `Cache` alone: its futures' auto traits are known
 pub trait CacheInternals {
-    /// Looks `key` (rendered by [`start_key`](CacheInternals::start_key) and
+    /// Looks `key` (rendered into a [`KeyBuilder::new`] and ended by
     /// [`end_key`](CacheInternals::end_key)) up in L1 once: the fresh value, or the [`Miss`] to
     /// hand to [`load_miss`](CacheInternals::load_miss). A hit allocates nothing; a miss takes
     /// the key as a `CacheKey`.
@@ -88,18 +88,18 @@ pub trait CacheInternals {
         opts: &EntryOptions,
     ) -> Option<V>;
 
-    /// A key builder already holding the namespace.
+    /// A key builder for this cache (keys do not hold the namespace: the L2 applies it).
     fn key_builder(&self) -> KeyBuilder;
 
     /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
 
-    /// Starts a key in `builder` (an empty [`KeyBuilder::new`], on the caller's stack): the
-    /// namespace.
-    fn start_key(&self, builder: &mut KeyBuilder);
-
-    /// Ends a key started by [`start_key`](CacheInternals::start_key): the length rule.
+    /// Ends a key rendered into a [`KeyBuilder::new`] on the caller's stack: the length rule.
     fn end_key(&self, builder: &mut KeyBuilder);
+
+    /// The span of a call under `layercache::bypass` (DEBUG, outcome `bypassed`, the key as the
+    /// L2 would store it), with its one event logged; the body runs inside it.
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span;
 }
 
 impl CacheInternals for Cache {
@@ -158,20 +158,19 @@ impl CacheInternals for Cache {
     }
 
     fn key_builder(&self) -> KeyBuilder {
-        KeyBuilder::with_namespace(&self.inner.namespace, 32)
+        KeyBuilder::bare(32)
     }
 
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey {
-        builder.finish(self.inner.max_key_len)
+        builder.finish(&self.inner.namespace, self.inner.max_key_len)
     }
 
-    #[inline]
-    fn start_key(&self, builder: &mut KeyBuilder) {
-        builder.namespace(&self.inner.namespace);
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span {
+        crate::log::bypassed(&self.stored_key(key.as_str()), opts)
     }
 
     #[inline]
     fn end_key(&self, builder: &mut KeyBuilder) {
-        builder.bound(self.inner.max_key_len);
+        builder.bound(&self.inner.namespace, self.inner.max_key_len);
     }
 }

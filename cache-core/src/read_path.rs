@@ -637,11 +637,13 @@ impl Cache {
         }
     }
 
-    /// The key as the L2 stores it (in Redis: `ns:@:rest`), else as L1 does.
-    fn stored_key(&self, key: &str) -> String {
+    /// The key as the L2 stores it (in Redis: `ns:@:rest`), else qualified by the namespace
+    /// (`ns:rest`), so logs tell the caches of one process apart.
+    pub(crate) fn stored_key(&self, key: &str) -> String {
         match &self.inner.l2 {
             Some(l2) => l2.client.stored_key(key),
-            None => key.to_owned(),
+            None if self.inner.namespace.is_empty() => key.to_owned(),
+            None => format!("{}:{}", self.inner.namespace, key),
         }
     }
 

@@ -389,7 +389,12 @@ impl Cached<'_> {
             #condition
             let #mode = ::layercache::__private::take_mode();
             if ::layercache::__private::bypassed(&#mode) {
-                return ::layercache::__private::boxed(#bypass_body).await;
+                let span = ::layercache::__private::bypass_span(&OPTIONS, || #key_call);
+                return ::layercache::__private::in_span(
+                    ::layercache::__private::boxed(#bypass_body),
+                    span,
+                )
+                .await;
             }
             // The key is rendered on the stack, in a block of its own: it is gone before the
             // first await, so the future does not hold it.
@@ -517,7 +522,6 @@ impl Cached<'_> {
                 -> ::layercache::__private::CacheRef<#cache_lifetime> #where_clause
             {
                 let #cache = #cache_expr;
-                ::layercache::__private::start_key(&#cache, #key);
                 #key #render;
                 ::layercache::__private::end_key(&#cache, #key);
                 #cache
