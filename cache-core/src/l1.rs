@@ -229,6 +229,9 @@ pub(crate) struct L1 {
     entries: QuickCache<StoredKey, (), EntryWeight>,
     /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
     weigh_bytes: bool,
+    /// Lookups so far, for the read path's unit tests (how many lookups a call makes).
+    #[cfg(test)]
+    pub(crate) lookups: std::sync::atomic::AtomicU64,
 }
 
 impl L1 {
@@ -241,6 +244,8 @@ impl L1 {
         L1 {
             entries: QuickCache::with_weighter(capacity, weight_capacity, EntryWeight),
             weigh_bytes,
+            #[cfg(test)]
+            lookups: Default::default(),
         }
     }
 
@@ -275,6 +280,9 @@ impl L1 {
         key: &[u8],
         tags: &TagVersions,
     ) -> Result<V, Option<Arc<L1Entry>>> {
+        #[cfg(test)]
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let probe = Probe {
             key,
             now: tick(),
@@ -379,7 +387,8 @@ mod tests {
         let text: Vec<u8> = (b'a'..=b'z').chain(b'a'..=b'z').collect();
         for n in 0..40 {
             let a = &text[..n];
-            assert!(same_bytes(a, &a.to_vec()), "{n} bytes");
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "{n} bytes");
             for i in 0..n {
                 let mut b = a.to_vec();
                 b[i] = b'#';

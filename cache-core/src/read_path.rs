@@ -657,3 +657,33 @@ impl Cache {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use crate::{Cache, EntryOptions};
+
+    /// L1 lookups `call` makes on `cache`.
+    async fn lookups<F: std::future::Future>(cache: &Cache, call: F) -> u64 {
+        let before = cache.inner.l1.lookups.load(Relaxed);
+        call.await;
+        cache.inner.l1.lookups.load(Relaxed) - before
+    }
+
+    #[tokio::test]
+    async fn a_hit_looks_l1_up_once_and_a_miss_once_plus_the_leaders_recheck() {
+        let cache = Cache::builder().namespace("lookups").build();
+        let opts = EntryOptions::new();
+        let load = || async { Ok::<_, Infallible>(7u32) };
+        let miss = lookups(&cache, cache.get_or_load_local("k", &opts, load)).await;
+        // The call's one lookup; then, elected leader, one check that no leader stored the value
+        // since (else a second load would run).
+        assert_eq!(miss, 2);
+        let hit = lookups(&cache, cache.get_or_load_local("k", &opts, load)).await;
+        assert_eq!(hit, 1);
+        assert_eq!(cache.stats().loads, 1);
+        assert_eq!(cache.stats().l1_hits, 1);
+    }
+}
