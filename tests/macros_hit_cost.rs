@@ -130,3 +130,29 @@ fn a_hit_allocates_nothing() {
     assert_eq!(cache.stats().l1_hits, 300);
     assert_eq!(allocated, 0, "300 hits allocated {allocated} times");
 }
+
+#[test]
+fn a_get_or_load_hit_allocates_nothing() {
+    let cache = Cache::builder().namespace("get-or-load-free").build();
+    let opts = layercache::EntryOptions::new();
+    let load = || async { Ok::<_, std::convert::Infallible>(7u64) };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let _ = cache.get_or_load_local("product:7", &opts, load).await;
+    });
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..100 {
+        let hit = poll_once(cache.get_or_load_local("product:7", &opts, load));
+        assert!(matches!(hit, Some(Ok(7))));
+    }
+    let allocated = ALLOCATIONS.with(Cell::get) - before;
+    assert_eq!(
+        cache.stats().loads,
+        1,
+        "every call after the first was a hit"
+    );
+    assert_eq!(allocated, 0, "100 hits allocated {allocated} times");
+}

@@ -125,8 +125,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.load(self.key(key), opts, LoadPlan::shared(), loader)
-            .await
+        self.load_text(key, opts, LoadPlan::shared(), loader).await
     }
 
     /// Like [`get_or_load`](Self::get_or_load) for values that cannot be serialized: L1 only.
@@ -142,8 +141,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.load(self.key(key), opts, LoadPlan::local(), loader)
-            .await
+        self.load_text(key, opts, LoadPlan::local(), loader).await
     }
 
     /// The fresh value of `key` from L1, then L2; never loads.

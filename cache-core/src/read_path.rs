@@ -194,6 +194,36 @@ impl Cache {
         }
     }
 
+    /// [`load`](Self::load) of a key given as text (`get_or_load`): a key within the length
+    /// rule is its own text, so L1 is looked up by it as it is and a hit allocates nothing; the
+    /// `CacheKey` is made on a miss.
+    pub(crate) async fn load_text<V, E, F, Fut>(
+        &self,
+        key: &str,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let ns = &self.inner.namespace;
+        let stored_len = if ns.is_empty() { 0 } else { ns.len() + 1 } + key.len();
+        if stored_len > self.inner.max_key_len {
+            return Box::pin(self.load(self.key(key), opts, plan, loader)).await;
+        }
+        match self.lookup::<V>(key.as_bytes(), opts) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(miss) => {
+                let call = Call::new(self, self.key(key), opts, plan);
+                self.load_after_lookup(call, miss, loader).await
+            }
+        }
+    }
+
     /// Everything after the L1 lookup: refresh-ahead, or single-flight, L2 and the loader.
     pub(crate) async fn load_after_lookup<V, E, F, Fut>(
         &self,
