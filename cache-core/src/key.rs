@@ -595,6 +595,21 @@ mod tests {
     }
 
     #[test]
+    fn values_escaped_across_the_inline_buffer_render_as_short_ones_do() {
+        // Escaping grows the text in place; here it crosses the stack buffer's end.
+        for len in [1usize, 30, 39, 40, 41, 60, 119, 120, 121, 300] {
+            let value = ":".repeat(len);
+            let mut k = KeyBuilder::new();
+            k.literal(&"p".repeat(80)).literal(":").part(value.as_str());
+            let want = format!("{}:%{}", "p".repeat(80), "%3A".repeat(len));
+            assert_eq!(k.as_bytes(), want.as_bytes(), "{len} colons");
+            // A `None` after a spilled text truncates and marks it as on the stack.
+            k.literal(":").part(&None::<u8>);
+            assert_eq!(k.finish_string(), want + ":%!");
+        }
+    }
+
+    #[test]
     fn bool_and_char_render_their_display_form() {
         assert_eq!(render(&true), "true");
         assert_eq!(render(&false), "false");
