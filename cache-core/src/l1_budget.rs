@@ -72,7 +72,7 @@ pub(crate) fn entry_bytes<V>(key: &str, heap_bytes: usize, tags: &[TagStamp]) ->
         (0, 0)
     } else {
         let text: usize = tags.iter().map(|t| t.tag.len()).sum();
-        (size_of::<TagStamp>() * tags.len() + text, 1 + tags.len())
+        (size_of_val(tags) + text, 1 + tags.len())
     };
     // The entry, the key's buffer and the tags; the value's own are in CALIBRATION.
     let allocations = 2 + tag_allocations;

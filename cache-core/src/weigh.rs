@@ -370,9 +370,12 @@ fn weigh_any<V: Weigh + Any>(value: &dyn Any) -> Option<usize> {
     value.downcast_ref::<V>().map(Weigh::heap_bytes)
 }
 
+/// What [`ClosureWeigher`] calls.
+type AnyHeapBytes = dyn Fn(&dyn Any) -> Option<usize> + Send + Sync;
+
 /// A closure over `&V` behind a downcast: the heap bytes of a `V`, `None` for another type.
 #[derive(Clone)]
-pub(crate) struct ClosureWeigher(Arc<dyn Fn(&dyn Any) -> Option<usize> + Send + Sync>);
+pub(crate) struct ClosureWeigher(Arc<AnyHeapBytes>);
 
 impl ClosureWeigher {
     /// `weigh` for values of type `V`.
@@ -470,7 +473,7 @@ mod tests {
         let b: BTreeMap<u32, u32> = (0..70).map(|i| (i, i)).collect();
         assert!(b.heap_bytes() >= 70 * 8, "{}", b.heap_bytes());
         let set: BTreeSet<String> = ["a".to_string()].into();
-        assert!(set.heap_bytes() >= 1 + 24);
+        assert!(set.heap_bytes() > 24, "a slot and the text");
     }
 
     #[test]
