@@ -200,3 +200,44 @@ async fn options_weigh_and_weigh_by_reach_the_runtime_api() {
     }
     assert_bounded(&cache, 5000, n);
 }
+
+/// A value that goes through L2.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+struct Doc {
+    body: String,
+}
+
+impl Weigh for Doc {
+    fn heap_bytes(&self) -> usize {
+        self.body.heap_bytes()
+    }
+}
+
+#[cached(key = "doc:<id>", cache = cache, l2)]
+async fn doc(cache: &Cache, id: usize) -> Doc {
+    let _ = id;
+    Doc {
+        body: "d".repeat(4000),
+    }
+}
+
+#[tokio::test]
+async fn l2_hits_fill_a_budgeted_l1_within_its_budget() {
+    let l2 = layercache::MemoryL2::new();
+    let writer = Cache::builder().namespace("docs").l2(l2.clone()).build();
+    let reader = Cache::builder()
+        .namespace("docs")
+        .l1_capacity(1_000_000)
+        .l1_byte_budget(BUDGET)
+        .l2(l2)
+        .build();
+    let n = ten_budgets(4000);
+    for id in 0..n {
+        doc(&writer, id).await;
+    }
+    for id in 0..n {
+        assert_eq!(doc(&reader, id).await.body.len(), 4000);
+    }
+    assert_eq!(reader.stats().loads, 0, "every read was an L2 hit");
+    assert_bounded(&reader, 4000, n);
+}
