@@ -137,45 +137,34 @@ impl RedisL2 {
         })
     }
 
-    /// Runs one command on the shared connection, inside the layer's runtime.
+    /// Runs one command on the shared connection (which polls it where its driver lives).
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        let reply: Value = self
-            .inner
-            .runtime
-            .enter(cmd.query_async(&mut connection))
-            .await
-            .map_err(classify)?;
+        let reply: Value = cmd.query_async(&mut connection).await.map_err(classify)?;
         redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
-    /// Runs one script on the shared connection, inside the layer's runtime.
+    /// Runs one script on the shared connection.
     async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        let reply: Value = self
-            .inner
-            .runtime
-            .enter(invocation.invoke_async(&mut connection))
+        let reply: Value = invocation
+            .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
         redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
-    /// Runs `work` on a clone of the shared connection, inside the layer's runtime.
+    /// Runs `work` on a clone of the shared connection.
     async fn on_connection<T, F, Fut>(&self, work: F) -> Result<T, L2Error>
     where
         F: FnOnce(SharedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let connection = self.inner.connection.clone();
-        self.inner
-            .runtime
-            .enter(work(connection))
-            .await
-            .map_err(classify)
+        work(connection).await.map_err(classify)
     }
 
     /// Writes a record in `generation`: unconditionally (moving the key's version), or only
@@ -223,10 +212,8 @@ impl RedisL2 {
             return Ok(generation);
         }
         let backplane = &self.inner.backplane;
-        let connection = &self.inner.connection;
-        self.inner
-            .runtime
-            .enter(backplane.read_generation(connection, space))
+        backplane
+            .read_generation(&self.inner.connection, space)
             .await
             .map_err(classify)
     }
