@@ -174,6 +174,18 @@ impl LeaderGuard<'_> {
         self.flight.end(Some(outcome));
     }
 
+    /// Like [`complete`](Self::complete), building the outcome only when a waiter can receive
+    /// it: once the flight is out of the map nobody can join it, so when the guard holds its only
+    /// reference there is no waiter (the common, uncontended load) and no copy of the value is
+    /// made. (Dropping the guard then ends the flight for nobody.)
+    pub(crate) fn complete_with(self, outcome: impl FnOnce() -> Outcome) {
+        self.remove();
+        // Waiters clone the flight under the shard lock, which `remove` took after them.
+        if Arc::strong_count(&self.flight) > 1 {
+            self.flight.end(Some(outcome()));
+        }
+    }
+
     fn remove(&self) {
         let mut map = self.owner.shard(&self.key).lock();
         if map
@@ -240,6 +252,24 @@ mod tests {
         };
         assert_eq!(o.downcast_ref::<u32>(), Some(&5));
         assert_eq!(sf.in_flight(), 0);
+
+        // Without waiters the outcome is never built; with one it is.
+        let Join::Leader(g) = sf.join("alone") else {
+            panic!("first is leader")
+        };
+        g.complete_with(|| panic!("built for nobody"));
+        assert_eq!(sf.in_flight(), 0);
+        let Join::Leader(g) = sf.join("watched") else {
+            panic!("first is leader")
+        };
+        let Join::Waiter(w) = sf.join("watched") else {
+            panic!("second waits")
+        };
+        g.complete_with(|| Arc::new(6u32));
+        let Wait::Done(o) = w.wait().await else {
+            panic!("done")
+        };
+        assert_eq!(o.downcast_ref::<u32>(), Some(&6));
     }
 
     #[tokio::test]
