@@ -223,10 +223,20 @@ impl RedisL2 {
     async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
         let generation = self.generation(space).await?;
         let limit = read::record_limit(self.inner.settings.policy.max_value_size);
-        let mut invocation = self.inner.bounded_get.key(space.data_key(key));
-        invocation.arg(limit).arg(read::HEADER_LEN - 1);
-        let reply: Value = self.invoke(&invocation).await?;
-        let mut record = match read::stored(reply)? {
+        let data_key = space.data_key(key);
+        let end = read::first_read_end(limit);
+        let mut first = redis::cmd("GETRANGE");
+        first.arg(&data_key).arg(0).arg(end);
+        let stored = match read::first_read(self.query(&first).await?, end)? {
+            Some(stored) => stored,
+            None => {
+                // Longer than the first read: read it again, bounded on the server.
+                let mut invocation = self.inner.bounded_get.key(data_key);
+                invocation.arg(limit).arg(read::HEADER_LEN - 1);
+                read::stored(self.invoke(&invocation).await?)?
+            }
+        };
+        let mut record = match stored {
             Stored::Missing => return Ok(None),
             Stored::Record(bytes) => record::parse(bytes),
             Stored::Oversized { len, header } => {
@@ -360,6 +370,11 @@ impl L2 for RedisL2 {
         let mut invocation = self.inner.lease_record.key(space.data_key(key));
         invocation.arg(px(self.inner.settings.tombstone_ttl));
         let version: u64 = self.invoke(&invocation).await?;
+        if version == 0 {
+            // Not missing but an empty foreign string (the first read cannot tell them apart; the
+            // lease script can): handed on like any foreign value, to be counted and overwritten.
+            return Ok((Some(Vec::new()), record::token(epoch, 0)));
+        }
         Ok((None, record::token(epoch, version)))
     }
 
