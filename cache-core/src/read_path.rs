@@ -219,13 +219,15 @@ impl Cache {
         };
         let (result, _) = self.lead(&call, guard.as_ref(), loader, start).await;
         if let Some(guard) = guard {
-            let outcome = match &result {
-                Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
-                Err(e) => {
-                    FlightOutcome::Failed(call.plan.share_errors.map(|clone| Mutex::new(clone(e))))
-                }
-            };
-            guard.complete(Arc::new(outcome));
+            // Built (the value copied) only when someone waits for it.
+            guard.complete_with(|| {
+                Arc::new(match &result {
+                    Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
+                    Err(e) => FlightOutcome::Failed(
+                        call.plan.share_errors.map(|clone| Mutex::new(clone(e))),
+                    ),
+                })
+            });
         }
         result
     }
