@@ -278,13 +278,15 @@ impl Cache {
         };
         let (result, _) = self.lead(&call, guard.as_ref(), loader, start).await;
         if let Some(guard) = guard {
-            let outcome = match &result {
-                Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
-                Err(e) => {
-                    FlightOutcome::Failed(call.plan.share_errors.map(|clone| Mutex::new(clone(e))))
-                }
-            };
-            guard.complete(Arc::new(outcome));
+            // Built (the value copied) only when someone waits for it.
+            guard.complete_with(|| {
+                Arc::new(match &result {
+                    Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
+                    Err(e) => FlightOutcome::Failed(
+                        call.plan.share_errors.map(|clone| Mutex::new(clone(e))),
+                    ),
+                })
+            });
         }
         result
     }
@@ -573,6 +575,7 @@ impl Cache {
                 .with_tags(call.plan.tags_for(call.opts).into_owned());
             let empty_when = call.plan.empty_when;
             let io = call.plan.io;
+            let weigh = call.plan.weigh;
             let key = call.key;
             let background_current = current.clone();
             let span = log::refresh_span(call.opts);
@@ -583,6 +586,7 @@ impl Cache {
                         unless: rules.unless.as_deref(),
                         empty_when,
                         ttl_from: rules.ttl_from.as_deref(),
+                        weigh,
                         ..LoadPlan::local()
                     };
                     let call = Call::new(&cache, key, &opts, plan);
