@@ -170,7 +170,7 @@ where
     cache.load_miss(miss, options, plan, loader).await
 }
 
-/// A key builder already holding `cache`'s namespace.
+/// A key builder for `cache` (keys do not hold the namespace: the L2 applies it).
 pub fn key_builder(cache: &Cache) -> KeyBuilder {
     cache.key_builder()
 }

@@ -108,6 +108,41 @@ fn trace_also_shows_l1_hits() {
 }
 
 #[test]
+fn a_bypassed_call_is_one_span_with_the_outcome_bypassed() {
+    let log = logged("layercache=debug", async {
+        let cache = Cache::builder().namespace("trace-bypass").build();
+        get_user(&cache, 4).await.expect("loads");
+        layercache::bypass(get_user(&cache, 4))
+            .await
+            .expect("runs the body");
+    });
+    let bypassed = lines_with(&log, "outcome=bypassed");
+    assert_eq!(bypassed.len(), 1, "one bypassed call:\n{log}");
+    assert!(
+        bypassed[0].contains("function=tracing_calls::get_user")
+            && bypassed[0].contains("key=trace-bypass:user:4"),
+        "{log}"
+    );
+    assert_eq!(
+        lines_with(&log, "outcome=loaded").len(),
+        1,
+        "the bypassed call is not a load:\n{log}"
+    );
+    assert!(!log.contains(SECRET), "a value was logged:\n{log}");
+}
+
+#[test]
+fn a_bypassed_call_builds_no_span_when_debug_is_off() {
+    let log = logged("layercache=info", async {
+        let cache = Cache::builder().namespace("trace-bypass-off").build();
+        layercache::bypass(get_user(&cache, 4))
+            .await
+            .expect("runs the body");
+    });
+    assert!(lines_with(&log, "bypassed").is_empty(), "{log}");
+}
+
+#[test]
 fn the_logged_key_is_the_key_in_redis() {
     let server = RedisServer::start();
     let ns = namespace("trace_redis");

@@ -78,11 +78,15 @@ pub trait CacheInternals {
         opts: &EntryOptions,
     ) -> Option<V>;
 
-    /// A key builder already holding the namespace.
+    /// A key builder for this cache (keys do not hold the namespace: the L2 applies it).
     fn key_builder(&self) -> KeyBuilder;
 
     /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
+
+    /// The span of a call under `layercache::bypass` (DEBUG, outcome `bypassed`, the key as the
+    /// L2 would store it), with its one event logged; the body runs inside it.
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span;
 }
 
 impl CacheInternals for Cache {
@@ -141,10 +145,14 @@ impl CacheInternals for Cache {
     }
 
     fn key_builder(&self) -> KeyBuilder {
-        KeyBuilder::with_namespace(&self.inner.namespace, 32)
+        KeyBuilder::bare(32)
     }
 
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey {
-        builder.finish(self.inner.max_key_len)
+        builder.finish(&self.inner.namespace, self.inner.max_key_len)
+    }
+
+    fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span {
+        crate::log::bypassed(&self.stored_key(key), opts)
     }
 }

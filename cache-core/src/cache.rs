@@ -79,7 +79,7 @@ pub(crate) struct CacheInner {
 }
 
 impl Cache {
-    /// The namespace every key starts with.
+    /// The namespace of this cache's keys in L2 (every key in Redis starts with it).
     pub fn namespace(&self) -> &str {
         &self.inner.namespace
     }
@@ -94,7 +94,8 @@ impl Cache {
         self.inner.l2.is_some()
     }
 
-    /// The full key for literal text `key` (namespaced, length rule applied).
+    /// The key for literal text `key`, with the length rule applied (the namespace is not part of
+    /// it: the L2 applies it).
     pub fn key(&self, key: &str) -> CacheKey {
         CacheKey::literal(&self.inner.namespace, key, self.inner.max_key_len)
     }

@@ -1,6 +1,7 @@
 //! Key building: the [`KeyPart`] trait and the injective renderer.
 //!
-//! A key is `namespace:` followed by the rendered template. A value renders as itself when it is
+//! A key is the rendered template; the cache's namespace is not part of it (the L2 applies it, see
+//! [`L2`](crate::L2)), except in the length rule, which bounds the key as stored. A value renders as itself when it is
 //! non-empty and made only of *plain* characters (`A-Z a-z 0-9 _ . -`); any other value renders as
 //! `%` followed by its percent-encoding, so it contains no separator of the template. Because plain
 //! text never starts with `%`, and an escaped value is made of plain characters and `%XX` only, two
@@ -163,12 +164,14 @@ impl KeyPart for uuid::Uuid {
     }
 }
 
-/// A finished key: namespaced, and hashed when it was longer than the limit.
+/// A finished key: the rendered template without the namespace (one cache, one namespace: the L2
+/// adds it when it stores the key), hashed when the key as stored would be longer than the limit.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CacheKey(String);
 
 impl CacheKey {
-    /// The key's text, as stored in L1 and L2.
+    /// The key's text, without the namespace: the L1 key, what [`L2`](crate::L2) methods receive,
+    /// what `Cache::invalidate` takes.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -178,11 +181,10 @@ impl CacheKey {
         self.0
     }
 
-    /// Builds a key from literal text under `namespace`, applying the length rule.
+    /// Builds a key from literal text, applying the length rule to it as stored under
+    /// `namespace`.
     pub fn literal(namespace: &str, key: &str, max_len: usize) -> CacheKey {
-        let mut b = KeyBuilder::with_namespace(namespace, key.len());
-        b.literal(key);
-        b.finish(max_len)
+        CacheKey(bound_key_len(namespace, key.to_owned(), max_len))
     }
 }
 
@@ -208,9 +210,9 @@ impl std::borrow::Borrow<str> for CacheKey {
 ///
 /// ```
 /// use layercache::__private::KeyBuilder; // internal: what `#[cached]` renders keys with
-/// let mut b = KeyBuilder::with_namespace("shop", 16);
+/// let mut b = KeyBuilder::bare(16);
 /// b.literal("product:").part(&7u64);
-/// assert_eq!(b.finish(1024).as_str(), "shop:product:7");
+/// assert_eq!(b.finish("shop", 1024).as_str(), "product:7");
 ///
 /// let mut b = KeyBuilder::bare(16);
 /// b.literal("user:").part("a:b");
@@ -222,17 +224,7 @@ pub struct KeyBuilder {
 }
 
 impl KeyBuilder {
-    /// Starts a key under `namespace` (`namespace:` is written first unless it is empty).
-    pub fn with_namespace(namespace: &str, capacity_hint: usize) -> Self {
-        let mut buf = String::with_capacity(namespace.len() + 1 + capacity_hint);
-        if !namespace.is_empty() {
-            buf.push_str(namespace);
-            buf.push(':');
-        }
-        KeyBuilder { buf }
-    }
-
-    /// Starts a text with no namespace (used for tags).
+    /// Starts a key or a tag (neither holds the namespace).
     pub fn bare(capacity_hint: usize) -> Self {
         KeyBuilder {
             buf: String::with_capacity(capacity_hint),
@@ -274,10 +266,11 @@ impl KeyBuilder {
         self
     }
 
-    /// Finishes a namespaced key, replacing the tail of an over-long key by a SHA-256 hash of the
-    /// whole key (never truncating, so two long keys cannot collide).
-    pub fn finish(self, max_len: usize) -> CacheKey {
-        CacheKey(bound_key_len(self.buf, max_len))
+    /// Finishes a key of a cache in `namespace`, replacing the tail of a key that would be over
+    /// `max_len` bytes as stored (`namespace:key`) by a SHA-256 hash of the whole stored key
+    /// (never truncating, so two long keys cannot collide).
+    pub fn finish(self, namespace: &str, max_len: usize) -> CacheKey {
+        CacheKey(bound_key_len(namespace, self.buf, max_len))
     }
 
     /// Finishes a bare text (a tag), with no length rule.
@@ -286,13 +279,29 @@ impl KeyBuilder {
     }
 }
 
-/// Applies the key-length rule: a key over `max_len` bytes becomes a prefix and `#sha256hex`.
-pub fn bound_key_len(key: String, max_len: usize) -> String {
-    if key.len() <= max_len {
+/// Applies the key-length rule to `key` as stored under `namespace` (`namespace:key`, or `key` for
+/// the empty namespace): when that is over `max_len` bytes, `key` becomes a prefix and
+/// `#sha256hex` of the whole stored text, so that the stored key is `max_len` bytes long.
+pub fn bound_key_len(namespace: &str, key: String, max_len: usize) -> String {
+    let prefix = if namespace.is_empty() {
+        0
+    } else {
+        namespace.len() + 1
+    };
+    if prefix + key.len() <= max_len {
         return key;
     }
-    let digest = Sha256::digest(key.as_bytes());
-    let mut keep = max_len.saturating_sub(HASH_SUFFIX_LEN);
+    let mut hasher = Sha256::new();
+    if prefix > 0 {
+        hasher.update(namespace.as_bytes());
+        hasher.update(b":");
+    }
+    hasher.update(key.as_bytes());
+    let digest = hasher.finalize();
+    let mut keep = max_len
+        .saturating_sub(HASH_SUFFIX_LEN)
+        .saturating_sub(prefix)
+        .min(key.len());
     while !key.is_char_boundary(keep) {
         keep -= 1;
     }
@@ -312,22 +321,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn render2(a: &str, b: &str) -> String {
-        let mut k = KeyBuilder::with_namespace("ns", 8);
+        let mut k = KeyBuilder::bare(8);
         k.literal("t:").part(a).literal(":").part(b);
-        k.finish(usize::MAX).into_string()
+        k.finish("ns", usize::MAX).into_string()
     }
 
     #[test]
     fn plain_values_render_as_themselves() {
-        let mut k = KeyBuilder::with_namespace("shop:v1", 8);
+        let mut k = KeyBuilder::bare(8);
         k.literal("product:").part(&7u64).literal(":").part(&-3i32);
-        assert_eq!(k.finish(1024).as_str(), "shop:v1:product:7:-3");
+        assert_eq!(k.finish("shop:v1", 1024).as_str(), "product:7:-3");
     }
 
     #[test]
     fn values_with_separators_are_escaped_and_do_not_collide() {
         assert_ne!(render2("1:2", "3"), render2("1", "2:3"));
-        assert_eq!(render2("1:2", "3"), "ns:t:%1%3A2:3");
+        assert_eq!(render2("1:2", "3"), "t:%1%3A2:3");
     }
 
     #[test]
@@ -348,23 +357,75 @@ mod tests {
 
     #[test]
     fn newline_and_namespace_separator_cannot_escape_the_namespace() {
-        let mut k = KeyBuilder::with_namespace("ns", 8);
+        let mut k = KeyBuilder::bare(8);
         k.literal("u:").part("x\nother-ns:admin");
-        let key = k.finish(1024);
+        let key = k.finish("ns", 1024);
         assert!(!key.as_str().contains('\n'));
-        assert_eq!(key.as_str().matches(':').count(), 2);
+        assert_eq!(key.as_str().matches(':').count(), 1);
     }
 
     #[test]
     fn long_keys_are_hashed_not_truncated() {
-        let a = bound_key_len("k".repeat(2000) + "a", 1024);
-        let b = bound_key_len("k".repeat(2000) + "b", 1024);
+        let a = bound_key_len("", "k".repeat(2000) + "a", 1024);
+        let b = bound_key_len("", "k".repeat(2000) + "b", 1024);
         assert_eq!(a.len(), 1024);
         assert_ne!(a, b);
-        assert_eq!(bound_key_len("short".into(), 1024), "short");
+        assert_eq!(bound_key_len("ns", "short".into(), 1024), "short");
         // Multi-byte characters at the cut stay valid UTF-8.
-        let c = bound_key_len("é".repeat(1000), 1024);
+        let c = bound_key_len("", "é".repeat(1000), 1024);
         assert!(c.len() <= 1024);
+        // The namespace counts: the stored key `ns:…` is what is bounded.
+        let d = bound_key_len("ns", "k".repeat(1021), 1024);
+        assert_eq!(d.len(), 1021, "ns: + 1021 bytes fits");
+        let e = bound_key_len("ns", "k".repeat(1022), 1024);
+        assert_eq!(e.len() + "ns:".len(), 1024);
+        assert_ne!(
+            bound_key_len("a", "k".repeat(2000), 1024),
+            bound_key_len("b", "k".repeat(2000), 1024)
+        );
+    }
+
+    /// The rule before the namespace left the key: applied to the whole `ns:rest` text.
+    fn bound_namespaced_text(key: String, max_len: usize) -> String {
+        if key.len() <= max_len {
+            return key;
+        }
+        let digest = Sha256::digest(key.as_bytes());
+        let mut keep = max_len.saturating_sub(HASH_SUFFIX_LEN);
+        while !key.is_char_boundary(keep) {
+            keep -= 1;
+        }
+        let mut out = key[..keep].to_owned();
+        out.push('#');
+        for b in digest {
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+
+    #[test]
+    fn long_keys_are_stored_as_before_the_namespace_left_the_key() {
+        // Same stored key as when the key held `ns:` (no cold start for long keys on upgrade).
+        for (ns, rest) in [
+            ("shop:v1", "k".repeat(2000)),
+            ("shop", "é".repeat(700)),
+            ("", "x".repeat(1500)),
+            ("ns", "y".repeat(1022)),
+            ("ns", "y".repeat(1021)),
+        ] {
+            let stored_before = if ns.is_empty() {
+                bound_namespaced_text(rest.clone(), 1024)
+            } else {
+                bound_namespaced_text(format!("{ns}:{rest}"), 1024)
+            };
+            let key = bound_key_len(ns, rest, 1024);
+            let stored_now = if ns.is_empty() {
+                key
+            } else {
+                format!("{ns}:{key}")
+            };
+            assert_eq!(stored_now, stored_before, "namespace {ns:?}");
+        }
     }
 
     fn render<P: KeyPart + ?Sized>(value: &P) -> String {
@@ -430,12 +491,12 @@ mod tests {
     fn cache_key_shows_borrows_and_derefs_to_its_text() {
         use std::borrow::Borrow;
         let key = CacheKey::literal("ns", "product:7", 1024);
-        assert_eq!(key.to_string(), "ns:product:7");
-        assert_eq!(AsRef::<str>::as_ref(&key), "ns:product:7");
-        assert_eq!(Borrow::<str>::borrow(&key), "ns:product:7");
+        assert_eq!(key.to_string(), "product:7");
+        assert_eq!(AsRef::<str>::as_ref(&key), "product:7");
+        assert_eq!(Borrow::<str>::borrow(&key), "product:7");
         let set: std::collections::HashSet<CacheKey> = [key.clone()].into();
-        assert!(set.contains("ns:product:7"), "looked up by &str");
-        assert_eq!(key.into_string(), "ns:product:7");
+        assert!(set.contains("product:7"), "looked up by &str");
+        assert_eq!(key.into_string(), "product:7");
     }
 
     /// Decodes one rendered value back to its text (None for the `None` marker).
@@ -490,7 +551,7 @@ mod tests {
         #[test]
         fn long_keys_never_collide(a in "[a-z]{1100,1200}", b in "[a-z]{1100,1200}") {
             prop_assume!(a != b);
-            prop_assert_ne!(bound_key_len(a, 1024), bound_key_len(b, 1024));
+            prop_assert_ne!(bound_key_len("ns", a, 1024), bound_key_len("ns", b, 1024));
         }
     }
 }

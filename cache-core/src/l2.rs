@@ -44,9 +44,9 @@ pub enum L2Error {
 /// layer that serves it (see [`L2::fault_domain`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum L2Target<'a> {
-    /// The value of this cache key.
+    /// The value of this cache key (without the namespace, as the `L2` methods receive it).
     Value(&'a str),
-    /// The distributed lock of this name.
+    /// The distributed lock named after this cache key (without the namespace).
     Lock(&'a str),
     /// The layer's shared records: tag versions, the namespace generation, the backplane.
     Shared,
@@ -55,7 +55,8 @@ pub enum L2Target<'a> {
 /// What an instance tells the others after an invalidation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Invalidation {
-    /// One key (the full, namespaced key).
+    /// One key, without the namespace (as `Cache::invalidate` takes it and L1 holds it): the
+    /// backplane is the namespace's own.
     Key(String),
     /// Every entry carrying `tag` whose stamp is older than `version`.
     Tag {
@@ -114,8 +115,17 @@ impl Default for L2Policy {
 
 /// The shared second layer.
 ///
-/// Keys passed in are full cache keys (`namespace:…`); tags are rendered tag strings. The layer is
-/// bound to one namespace by [`attach`](L2::attach), which the cache calls once when it is built.
+/// # Keys
+///
+/// The namespace belongs to the cache and is applied once, by the layer. The layer is bound to
+/// the cache's namespace by [`attach`](L2::attach), which the cache calls once when it is built;
+/// every key passed in afterwards is a cache key *without* the namespace (`product:7` for a cache
+/// in namespace `shop`: what L1 holds and `Cache::invalidate` takes), already bounded by the
+/// cache's key-length rule (which counts `namespace:`). The layer stores it wherever it keeps that
+/// namespace's entries (`RedisL2`: `shop:@:product:7`) and never parses the key. Lock names
+/// ([`try_lock`](L2::try_lock)) are cache keys too, undecorated: the layer keeps locks apart
+/// from values. Tags are rendered tag strings, also without the namespace; the layer keeps tags
+/// of different namespaces apart.
 ///
 /// The cache calls every method below, each bounded by [`L2Policy::timeout`] and the circuit
 /// breaker (one place: `l2_client.rs`); an error never reaches a caller, it only makes the cache
@@ -228,8 +238,8 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
     /// messages is told so by [`BackplaneListener::on_reconnect`].
     async fn publish(&self, message: &InvalidationMessage) -> Result<(), L2Error>;
 
-    /// The key this layer stores `key` under, as operators see it (e.g. in `redis-cli`); logs
-    /// name it. Default: `key` itself.
+    /// The key this layer stores cache key `key` (no namespace) under, as operators see it (e.g.
+    /// in `redis-cli`, with the namespace); logs name it. Default: `key` itself.
     fn stored_key(&self, key: &str) -> String {
         key.to_owned()
     }

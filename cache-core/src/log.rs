@@ -97,6 +97,8 @@ pub(crate) enum Outcome {
     StaleServed,
     /// The loader failed and no stale value could be served.
     Error,
+    /// The call ran under `layercache::bypass`: the body ran, the cache was not touched.
+    Bypassed,
 }
 
 impl fmt::Display for Outcome {
@@ -108,6 +110,7 @@ impl fmt::Display for Outcome {
             Outcome::Coalesced => "coalesced",
             Outcome::StaleServed => "stale_served",
             Outcome::Error => "error",
+            Outcome::Bypassed => "bypassed",
         })
     }
 }
@@ -144,6 +147,20 @@ pub(crate) fn call_done(stored_key: &str, outcome: Outcome) {
     span.record("key", display(stored_key));
     span.record("outcome", display(outcome));
     tracing::debug!(target: CALL, "{}", outcome);
+}
+
+/// A call under `layercache::bypass`: its span (DEBUG) with the key it would have used and the
+/// outcome `bypassed`, and one event in it. The caller runs the body inside the span.
+pub(crate) fn bypassed(stored_key: &str, opts: &EntryOptions) -> tracing::Span {
+    let span = tracing::debug_span!(
+        target: CALL,
+        "layercache.call",
+        function = display(function(opts)),
+        key = display(stored_key),
+        outcome = display(Outcome::Bypassed)
+    );
+    span.in_scope(|| tracing::debug!(target: CALL, "{}", Outcome::Bypassed));
+    span
 }
 
 /// An L1 hit: a TRACE span of its own, with one event in it. Only called when TRACE is on.

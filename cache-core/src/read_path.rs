@@ -598,11 +598,13 @@ impl Cache {
         }
     }
 
-    /// The key as the L2 stores it (in Redis: `ns:@:rest`), else as L1 does.
-    fn stored_key(&self, key: &CacheKey) -> String {
+    /// The key as the L2 stores it (in Redis: `ns:@:rest`), else qualified by the namespace
+    /// (`ns:rest`), so logs tell the caches of one process apart.
+    pub(crate) fn stored_key(&self, key: &CacheKey) -> String {
         match &self.inner.l2 {
             Some(l2) => l2.client.stored_key(key.as_str()),
-            None => key.as_str().to_owned(),
+            None if self.inner.namespace.is_empty() => key.as_str().to_owned(),
+            None => format!("{}:{}", self.inner.namespace, key.as_str()),
         }
     }
 

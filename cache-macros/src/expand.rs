@@ -357,7 +357,8 @@ impl Cached<'_> {
             #condition
             let #mode = ::layercache::__private::take_mode();
             if ::layercache::__private::bypassed(&#mode) {
-                return #bypass_body.await;
+                let span = ::layercache::__private::bypass_span(&OPTIONS, || #key_call);
+                return ::layercache::__private::in_span(#bypass_body, span).await;
             }
             let (#cache, #key) = #key_call;
             let #miss = match #hit_fn(&#cache, #key, &OPTIONS, &#mode) {

@@ -1,25 +1,28 @@
 //! Where things live in Redis for one namespace.
 //!
-//! For namespace `ns` (cache keys arrive as `ns:rest`):
+//! For namespace `ns` (cache keys arrive without it, as `rest`: the layer applies the namespace
+//! it was attached under, once, and never parses a key):
 //!
 //! | what | Redis key | why |
 //! |---|---|---|
-//! | value of `ns:rest` | `ns:@:rest` | one record per key whatever the generation (the record carries it) |
-//! | lock for `ns:rest` | `ns:@lock:rest` | outside generations: a clear must not free a held lock |
+//! | value of `rest` | `ns:@:rest` | one record per key whatever the generation (the record carries it) |
+//! | lock for `rest` | `ns:@lock:rest` | outside generations: a clear must not free a held lock |
 //! | generation | `{lc:ns}:gen` | `clear()` moves it: O(1) (see [`versions`](crate::versions)) |
 //! | version of tag `t` | `{lc:ns}:tag:t` | one hash slot per namespace, so `MGET` works in Cluster |
 //! | backplane channel | `{lc:ns}:bp` | |
 //!
-//! A key that does not start with `ns:` is stored as `ns:@!key`, so the mapping stays
-//! injective. In the `{lc:…}` hash tag the namespace has `%`, `{` and `}` percent-escaped: the tag
+//! In the empty namespace a value is `@!rest` and a lock `@lock!rest` (the layout of the
+//! releases whose cache keys held the namespace, kept so that an upgrade starts warm). In the `{lc:…}` hash tag the namespace has `%`, `{` and `}` percent-escaped: the tag
 //! is never empty and always ends at our own `}`, whatever the namespace holds.
 
 /// The Redis keys and channel of one namespace.
 #[derive(Debug, Clone)]
 pub(crate) struct KeySpace {
     namespace: String,
-    /// `ns:`, or empty for the empty namespace.
-    base: String,
+    /// What a value's Redis key starts with: `ns:@:`, or `@!` in the empty namespace.
+    data_prefix: String,
+    /// What a lock's Redis key starts with: `ns:@lock:`, or `@lock!` in the empty namespace.
+    lock_prefix: String,
     generation_key: String,
     tag_prefix: String,
     channel: String,
@@ -27,10 +30,10 @@ pub(crate) struct KeySpace {
 
 impl KeySpace {
     pub(crate) fn new(namespace: &str) -> KeySpace {
-        let base = if namespace.is_empty() {
-            String::new()
+        let (data_prefix, lock_prefix) = if namespace.is_empty() {
+            ("@!".to_owned(), "@lock!".to_owned())
         } else {
-            format!("{namespace}:")
+            (format!("{namespace}:@:"), format!("{namespace}:@lock:"))
         };
         let mut slot = String::with_capacity(namespace.len() + 5);
         slot.push_str("{lc:");
@@ -45,7 +48,8 @@ impl KeySpace {
         slot.push('}');
         KeySpace {
             namespace: namespace.to_owned(),
-            base,
+            data_prefix,
+            lock_prefix,
             generation_key: format!("{slot}:gen"),
             tag_prefix: format!("{slot}:tag:"),
             channel: format!("{slot}:bp"),
@@ -57,35 +61,15 @@ impl KeySpace {
         &self.namespace
     }
 
-    /// The Redis key holding the record (value, version, generation) of cache key `key`.
+    /// The Redis key holding the record (value, version, generation) of cache key `key` (a key
+    /// without the namespace).
     pub(crate) fn data_key(&self, key: &str) -> String {
-        let mut out = String::with_capacity(key.len() + 8);
-        out.push_str(&self.base);
-        out.push('@');
-        self.push_rest(&mut out, key);
-        out
+        prefixed(&self.data_prefix, key)
     }
 
-    /// The Redis key of the distributed lock named `key`.
+    /// The Redis key of the distributed lock named after cache key `key`.
     pub(crate) fn lock_key(&self, key: &str) -> String {
-        let mut out = String::with_capacity(key.len() + 8);
-        out.push_str(&self.base);
-        out.push_str("@lock");
-        self.push_rest(&mut out, key);
-        out
-    }
-
-    fn push_rest(&self, out: &mut String, key: &str) {
-        match key.strip_prefix(self.base.as_str()) {
-            Some(rest) if !self.base.is_empty() => {
-                out.push(':');
-                out.push_str(rest);
-            }
-            _ => {
-                out.push('!');
-                out.push_str(key);
-            }
-        }
+        prefixed(&self.lock_prefix, key)
     }
 
     /// The Redis key of tag `tag`'s version counter.
@@ -107,6 +91,14 @@ impl KeySpace {
     }
 }
 
+/// `prefix` then `key`, in one allocation.
+fn prefixed(prefix: &str, key: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + key.len());
+    out.push_str(prefix);
+    out.push_str(key);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,24 +106,26 @@ mod tests {
     #[test]
     fn data_keys_are_marked_after_the_namespace() {
         let s = KeySpace::new("shop:v1");
-        assert_eq!(s.data_key("shop:v1:product:7"), "shop:v1:@:product:7");
-        assert_eq!(s.data_key("other:x"), "shop:v1:@!other:x");
-        assert_eq!(s.lock_key("shop:v1:product:7"), "shop:v1:@lock:product:7");
+        assert_eq!(s.data_key("product:7"), "shop:v1:@:product:7");
+        assert_eq!(s.lock_key("product:7"), "shop:v1:@lock:product:7");
+        // A key is never parsed: one that looks namespaced is just a key.
+        assert_eq!(s.data_key("shop:v1:x"), "shop:v1:@:shop:v1:x");
     }
 
     #[test]
-    fn foreign_keys_cannot_collide_with_own_keys() {
-        let s = KeySpace::new("ns");
-        // "ns:@!x" as a key of the namespace vs "x" outside it.
-        assert_ne!(s.data_key("ns:!x"), s.data_key("x"));
-        assert_ne!(s.data_key("ns:a"), s.data_key("a"));
-        assert_ne!(s.data_key("ns:a"), s.lock_key("ns:a"));
+    fn values_and_locks_cannot_collide() {
+        for s in [KeySpace::new("ns"), KeySpace::new("")] {
+            assert_ne!(s.data_key("a"), s.lock_key("a"));
+            assert_ne!(s.data_key("lock:a"), s.lock_key("a"));
+            assert_ne!(s.data_key("a"), s.data_key("b"));
+        }
     }
 
     #[test]
     fn empty_namespace_still_marks_data_keys() {
         let s = KeySpace::new("");
         assert_eq!(s.data_key("k"), "@!k");
+        assert_eq!(s.lock_key("k"), "@lock!k");
         assert_eq!(s.generation_key(), "{lc:}:gen");
     }
 

@@ -212,10 +212,14 @@ impl Patterns {
     }
 }
 
-/// `ns:@`: every value, tombstone and lock key of the namespace starts with it.
+/// `ns:@` (`@` in the empty namespace): every value, tombstone and lock key of the namespace
+/// starts with it.
 fn data_prefix(space: &KeySpace) -> String {
     let lock = space.lock_key("");
-    lock.strip_suffix("lock!").unwrap_or(&lock).to_owned()
+    lock.strip_suffix("lock:")
+        .or_else(|| lock.strip_suffix("lock!"))
+        .unwrap_or(&lock)
+        .to_owned()
 }
 
 /// `{lc:ns}:`: the generation and every tag version start with it.
@@ -283,9 +287,11 @@ mod tests {
         assert_eq!(p.data, "shop:v1:@*");
         assert_eq!(p.internal, "{lc:shop:v1}:*");
         assert_eq!(p.channel, "{lc:shop:v1}:bp");
-        assert!(space.data_key("shop:v1:k").starts_with("shop:v1:@"));
-        assert!(space.data_key("other").starts_with("shop:v1:@"));
-        assert!(space.lock_key("shop:v1:k").starts_with("shop:v1:@"));
+        assert!(space.data_key("k").starts_with("shop:v1:@"));
+        assert!(space.lock_key("k").starts_with("shop:v1:@"));
         assert!(space.tag_key("t").starts_with("{lc:shop:v1}:"));
+        let bare = KeySpace::new("");
+        assert_eq!(Patterns::of(&bare).data, "@*");
+        assert!(bare.data_key("k").starts_with('@') && bare.lock_key("k").starts_with('@'));
     }
 }

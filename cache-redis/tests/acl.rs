@@ -35,10 +35,10 @@ async fn acl_user_connects_and_the_backplane_works() {
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
     layer
-        .set(&format!("{ns}:k"), b"v".to_vec(), Duration::from_secs(60))
+        .set("k", b"v".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
-    assert!(layer.get(&format!("{ns}:k")).await.unwrap().is_some());
+    assert!(layer.get("k").await.unwrap().is_some());
     eventually(WAIT, "subscribed with the ACL user", || async {
         layer.backplane_connected()
     })

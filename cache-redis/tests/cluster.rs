@@ -31,7 +31,7 @@ async fn everything_works_on_a_cluster() {
     // Values spread over every master.
     for i in 0..60 {
         a.set(
-            &format!("{ns}:item:{i}"),
+            &format!("item:{i}"),
             format!("v{i}").into_bytes(),
             Duration::from_secs(60),
         )
@@ -40,7 +40,7 @@ async fn everything_works_on_a_cluster() {
     }
     for i in 0..60 {
         assert_eq!(
-            b.get(&format!("{ns}:item:{i}")).await.unwrap(),
+            b.get(&format!("item:{i}")).await.unwrap(),
             Some(format!("v{i}").into_bytes())
         );
     }
@@ -53,11 +53,11 @@ async fn everything_works_on_a_cluster() {
         per_node.iter().all(|&n| n > 0),
         "keys on every node: {per_node:?}"
     );
-    a.delete(&format!("{ns}:item:0")).await.unwrap();
-    assert_eq!(b.get(&format!("{ns}:item:0")).await.unwrap(), None);
+    a.delete("item:0").await.unwrap();
+    assert_eq!(b.get("item:0").await.unwrap(), None);
     // Versioned writes (check-and-set scripts on one key) work on every node too.
     for i in 0..10 {
-        let key = format!("{ns}:versioned:{i}");
+        let key = format!("versioned:{i}");
         let (_, v) = a.get_versioned(&key).await.unwrap();
         b.delete(&key).await.unwrap();
         let ttl = Duration::from_secs(60);
@@ -97,7 +97,7 @@ async fn everything_works_on_a_cluster() {
     .await;
     let message = InvalidationMessage {
         origin: 1,
-        invalidation: Invalidation::Key(format!("{ns}:item:1")),
+        invalidation: Invalidation::Key("item:1".to_owned()),
     };
     a.publish(&message).await.unwrap();
     eventually(WAIT, "B heard A", || async {
@@ -117,11 +117,11 @@ async fn everything_works_on_a_cluster() {
     })
     .await;
     for i in 1..60 {
-        assert_eq!(b.get(&format!("{ns}:item:{i}")).await.unwrap(), None);
+        assert_eq!(b.get(&format!("item:{i}")).await.unwrap(), None);
     }
 
     // Locks.
-    let lock = format!("{ns}:item:5:__lock");
+    let lock = "item:5:__lock".to_owned();
     assert!(a
         .try_lock(&lock, "a", Duration::from_secs(10))
         .await
@@ -172,7 +172,7 @@ async fn backplane_moves_to_another_node_when_its_seed_node_freezes() {
     .await;
     let message = InvalidationMessage {
         origin: 2,
-        invalidation: Invalidation::Key(format!("{ns}:k")),
+        invalidation: Invalidation::Key("k".to_owned()),
     };
     eventually(WAIT, "B's message reaches A", || async {
         let _ = b.publish(&message).await;

@@ -39,10 +39,7 @@ async fn backplane_reconnects_after_the_server_is_killed_and_restarted() {
         events.disconnects() >= 1 && !layer.backplane_connected()
     })
     .await;
-    assert!(
-        layer.get(&format!("{ns}:k")).await.is_err(),
-        "server is down"
-    );
+    assert!(layer.get("k").await.is_err(), "server is down");
 
     server.restart();
     eventually(WAIT, "resubscribed", || async {
@@ -52,13 +49,13 @@ async fn backplane_reconnects_after_the_server_is_killed_and_restarted() {
     // The shared connection is back too.
     eventually(WAIT, "data connection back", || async {
         layer
-            .set(&format!("{ns}:k"), b"v".to_vec(), Duration::from_secs(60))
+            .set("k", b"v".to_vec(), Duration::from_secs(60))
             .await
             .is_ok()
     })
     .await;
-    assert!(layer.get(&format!("{ns}:k")).await.unwrap().is_some());
-    let message = key_message(7, &format!("{ns}:k"));
+    assert!(layer.get("k").await.unwrap().is_some());
+    let message = key_message(7, "k");
     layer.publish(&message).await.unwrap();
     eventually(WAIT, "message after restart delivered", || async {
         events.messages().contains(&message)
@@ -74,7 +71,7 @@ async fn a_frozen_server_is_noticed_and_calls_recover_when_it_resumes() {
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
     eventually(WAIT, "subscribed", || async { layer.backplane_connected() }).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     layer
         .set(&key, b"v".to_vec(), Duration::from_secs(60))
         .await
@@ -113,7 +110,7 @@ async fn a_layer_attached_while_the_server_is_down_subscribes_when_it_comes_up()
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
     assert!(!layer.backplane_connected());
-    assert!(layer.get(&format!("{ns}:k")).await.is_err());
+    assert!(layer.get("k").await.is_err());
 
     server.restart();
     eventually(WAIT, "subscribed once the server is up", || async {
@@ -123,7 +120,7 @@ async fn a_layer_attached_while_the_server_is_down_subscribes_when_it_comes_up()
     // Attached before the subscription existed: the listener may have missed messages.
     assert!(events.reconnects() >= 1);
     eventually(WAIT, "reads work", || async {
-        layer.get(&format!("{ns}:k")).await.is_ok()
+        layer.get("k").await.is_ok()
     })
     .await;
 }

@@ -79,7 +79,7 @@ async fn garbage_in_every_kind_of_key_never_opens_the_breaker() {
     // counter that is not a number.
     server.cli(&["SET", &format!("{ns}:@:text"), "not-a-record"]);
     server.cli(&["HSET", &format!("{ns}:@:hash"), "f", "v"]);
-    server.cli(&["RPUSH", &format!("{ns}:@lock:locked:__lock"), "x"]);
+    server.cli(&["RPUSH", &format!("{ns}:@lock:locked"), "x"]);
     server.cli(&["SET", &format!("{slot}:tag:t"), "not-a-number"]);
 
     let tagged = OPTS.with_tags(vec!["t".into()]);

@@ -24,7 +24,7 @@ async fn subscribed(layer: &RedisL2) {
     .await;
 }
 
-/// A writes `old` under `{ns}:k` while B (subscribed, its events recorded) shares the namespace.
+/// A writes `old` under `k` while B (subscribed, its events recorded) shares the namespace.
 async fn two_sharing_old_value(
     server: &RedisServer,
     ns: &str,
@@ -32,7 +32,7 @@ async fn two_sharing_old_value(
     let (a, _) = attached(server, ns, 1).await;
     let (b, b_events) = attached(server, ns, 2).await;
     subscribed(&b).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     a.set(&key, b"old".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
@@ -51,7 +51,7 @@ async fn get_set_delete_round_trip() {
     let server = RedisServer::start();
     let ns = namespace("crud");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:product:7");
+    let key = "product:7".to_owned();
 
     assert_eq!(layer.get(&key).await.unwrap(), None);
     layer
@@ -77,7 +77,7 @@ async fn a_delete_moves_the_version_so_an_older_load_cannot_store() {
     let server = RedisServer::start();
     let ns = namespace("versions");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     let ttl = Duration::from_secs(60);
 
     let (value, v0) = layer.get_versioned(&key).await.unwrap();
@@ -117,7 +117,7 @@ async fn a_delete_moves_the_version_so_an_older_load_cannot_store() {
         .await
         .unwrap());
     // Deleting an absent key moves its version too.
-    let other = format!("{ns}:absent");
+    let other = "absent".to_owned();
     let (_, a0) = layer.get_versioned(&other).await.unwrap();
     layer.delete(&other).await.unwrap();
     assert!(!layer
@@ -131,7 +131,7 @@ async fn a_clear_refuses_values_loaded_before_it() {
     let server = RedisServer::start();
     let ns = namespace("versions-clear");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     let ttl = Duration::from_secs(60);
     let (_, before) = layer.get_versioned(&key).await.unwrap();
     layer.clear().await.unwrap();
@@ -156,7 +156,7 @@ async fn tombstones_expire_after_their_ttl() {
         .await
         .unwrap();
     layer.attach(&ns, 1, Recorder::new());
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     layer
         .set(&key, b"v".to_vec(), Duration::from_secs(60))
         .await
@@ -180,7 +180,7 @@ async fn foreign_bytes_under_a_key_are_returned_as_is_and_overwritable() {
     let server = RedisServer::start();
     let ns = namespace("foreign");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     let redis_key = format!("{ns}:@:k");
     // The last three are this layer's records: a value of generation 0 (older than any: a
     // miss), one of a generation far in the future (garbage: a miss, never adopted) and a
@@ -221,7 +221,7 @@ async fn values_are_stored_with_the_ttl_and_expire() {
     let server = RedisServer::start();
     let ns = namespace("ttl");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
 
     // A TTL long enough that no stall of the machine lets it run out before it is read back.
     layer
@@ -251,7 +251,7 @@ async fn oversize_values_are_refused_and_not_written() {
         .await
         .unwrap();
     layer.attach(&ns, 1, Recorder::new());
-    let key = format!("{ns}:big");
+    let key = "big".to_owned();
 
     let err = layer
         .set(&key, vec![7u8; 1001], Duration::from_secs(60))
@@ -300,32 +300,21 @@ async fn clear_drops_every_value_in_one_step() {
     let (layer, _) = attached(&server, &ns, 1).await;
     for i in 0..50 {
         layer
-            .set(
-                &format!("{ns}:k{i}"),
-                b"v".to_vec(),
-                Duration::from_secs(60),
-            )
+            .set(&format!("k{i}"), b"v".to_vec(), Duration::from_secs(60))
             .await
             .unwrap();
     }
     let before = layer.generation_known().expect("known after a write");
     layer.clear().await.unwrap();
     for i in 0..50 {
-        assert_eq!(layer.get(&format!("{ns}:k{i}")).await.unwrap(), None);
+        assert_eq!(layer.get(&format!("k{i}")).await.unwrap(), None);
     }
     assert!(layer.generation_known().unwrap() > before);
     layer
-        .set(
-            &format!("{ns}:k0"),
-            b"new".to_vec(),
-            Duration::from_secs(60),
-        )
+        .set("k0", b"new".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(
-        layer.get(&format!("{ns}:k0")).await.unwrap().as_deref(),
-        Some(&b"new"[..])
-    );
+    assert_eq!(layer.get("k0").await.unwrap().as_deref(), Some(&b"new"[..]));
 }
 
 #[tokio::test]
@@ -376,7 +365,7 @@ async fn a_new_instance_reads_the_current_generation_before_its_first_read() {
     let (a, _) = attached(&server, &ns, 1).await;
     a.clear().await.unwrap();
     a.clear().await.unwrap();
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     a.set(&key, b"v2".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
@@ -440,7 +429,7 @@ async fn lock_is_exclusive_and_only_the_holder_releases_it() {
     let ns = namespace("lock");
     let (a, _) = attached(&server, &ns, 1).await;
     let (b, _) = attached(&server, &ns, 2).await;
-    let key = format!("{ns}:product:7");
+    let key = "product:7".to_owned();
     let ttl = Duration::from_secs(30);
 
     assert!(a.try_lock(&key, "token-a", ttl).await.unwrap());
@@ -465,7 +454,7 @@ async fn lock_expires_after_its_ttl() {
     let server = RedisServer::start();
     let ns = namespace("lock-ttl");
     let (layer, _) = attached(&server, &ns, 1).await;
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
 
     assert!(layer
         .try_lock(&key, "crashed-holder", Duration::from_millis(100))
@@ -500,7 +489,7 @@ async fn backplane_delivers_every_message_to_every_instance() {
     let sent = vec![
         InvalidationMessage {
             origin: 1,
-            invalidation: Invalidation::Key(format!("{ns}:product:7")),
+            invalidation: Invalidation::Key("product:7".to_owned()),
         },
         InvalidationMessage {
             origin: 1,
@@ -564,7 +553,7 @@ async fn without_backplane_publish_is_a_no_op_and_clears_are_polled() {
     assert!(a.backplane_connected(), "no backplane counts as connected");
     a.publish(&clear_message(1)).await.unwrap();
 
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     b.set(&key, b"v".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
@@ -582,15 +571,15 @@ async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
     let server = RedisServer::start();
     let (a, _) = attached(&server, "shop", 1).await;
     let (b, _) = attached(&server, "blog", 2).await;
-    a.set("shop:k", b"a".to_vec(), Duration::from_secs(60))
+    a.set("k", b"a".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
-    b.set("blog:k", b"b".to_vec(), Duration::from_secs(60))
+    b.set("k", b"b".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
     a.clear().await.unwrap();
-    assert_eq!(a.get("shop:k").await.unwrap(), None);
-    assert_eq!(b.get("blog:k").await.unwrap().as_deref(), Some(&b"b"[..]));
+    assert_eq!(a.get("k").await.unwrap(), None);
+    assert_eq!(b.get("k").await.unwrap().as_deref(), Some(&b"b"[..]));
 
     let fixed = RedisL2::builder(server.url())
         .namespace("blog")
@@ -599,10 +588,7 @@ async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
         .unwrap();
     assert_eq!(fixed.namespace(), Some("blog"));
     // Usable before any attach, and an attach under another name keeps the configured one.
-    assert_eq!(
-        fixed.get("blog:k").await.unwrap().as_deref(),
-        Some(&b"b"[..])
-    );
+    assert_eq!(fixed.get("k").await.unwrap().as_deref(), Some(&b"b"[..]));
     fixed.attach("shop", 3, Recorder::new());
     assert_eq!(fixed.namespace(), Some("blog"));
 }
@@ -611,7 +597,7 @@ async fn namespaces_are_isolated_and_the_builder_can_fix_one() {
 async fn an_unattached_layer_refuses_keyed_operations() {
     let server = RedisServer::start();
     let layer = RedisL2::connect(server.url()).await.unwrap();
-    assert!(matches!(layer.get("ns:k").await, Err(L2Error::Backend(_))));
+    assert!(matches!(layer.get("k").await, Err(L2Error::Backend(_))));
     assert_eq!(layer.namespace(), None);
 }
 
@@ -623,13 +609,13 @@ async fn dropping_the_last_handle_closes_every_connection() {
     subscribed(&layer).await;
     let clone = layer.clone();
     clone
-        .set(&format!("{ns}:k"), b"v".to_vec(), Duration::from_secs(60))
+        .set("k", b"v".to_vec(), Duration::from_secs(60))
         .await
         .unwrap();
     // The data connection, the subscription, and redis-cli itself.
     assert!(server.connected_clients() >= 3);
     drop(layer);
-    assert!(clone.get(&format!("{ns}:k")).await.unwrap().is_some());
+    assert!(clone.get("k").await.unwrap().is_some());
     drop(clone);
     eventually(WAIT, "all layer connections closed", || async {
         server.connected_clients() == 1
@@ -646,10 +632,9 @@ async fn concurrent_callers_share_one_connection() {
     let mut tasks = Vec::new();
     for t in 0..32 {
         let layer = layer.clone();
-        let ns = ns.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..20 {
-                let key = format!("{ns}:{t}:{i}");
+                let key = format!("{t}:{i}");
                 layer
                     .set(&key, vec![t as u8; 64], Duration::from_secs(60))
                     .await

@@ -285,23 +285,16 @@ async fn a_version_bump_is_a_miss_for_the_same_structure() {
 }
 
 /// The envelope bytes the cache stored under `key`, through the L2 trait.
-async fn stored(instance: &Instance, ns: &str, key: &str) -> Vec<u8> {
-    let (bytes, _) = L2::get_versioned(&instance.layer, &format!("{ns}:{key}"))
-        .await
-        .unwrap();
+async fn stored(instance: &Instance, key: &str) -> Vec<u8> {
+    let (bytes, _) = L2::get_versioned(&instance.layer, key).await.unwrap();
     bytes.expect("a value in Redis")
 }
 
 /// Replaces what the cache stored under `key`.
-async fn plant(instance: &Instance, ns: &str, key: &str, bytes: Vec<u8>) {
-    L2::set(
-        &instance.layer,
-        &format!("{ns}:{key}"),
-        bytes,
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
+async fn plant(instance: &Instance, key: &str, bytes: Vec<u8>) {
+    L2::set(&instance.layer, key, bytes, Duration::from_secs(60))
+        .await
+        .unwrap();
 }
 
 /// A value that compresses well: 200 products' worth of repetitive text (~20 KB).
@@ -337,7 +330,7 @@ async fn a_compressed_value_is_read_by_an_instance_with_compression_off() {
         let loads = Loads::default();
         load_big(&writer, &loads).await;
 
-        let raw = stored(&writer, &ns, "page").await;
+        let raw = stored(&writer, "page").await;
         let envelope = Envelope::decode(&raw, 1 << 20).unwrap();
         let uncompressed = Codec::default().encode(&big_value()).unwrap().len();
         assert_eq!(envelope.compression_id, algorithm.id());
@@ -372,7 +365,7 @@ async fn small_values_and_compress_off_entries_are_stored_plain() {
         .await
         .unwrap();
     for key in ["small", "big"] {
-        let raw = stored(&a, &ns, key).await;
+        let raw = stored(&a, key).await;
         assert_eq!(
             Envelope::decode(&raw, 1 << 20).unwrap().compression_id,
             0,
@@ -396,9 +389,9 @@ async fn damaged_compressed_value_is_a_miss(
     .await;
     let loads = Loads::default();
     load_big(&a, &loads).await;
-    let mut envelope = Envelope::decode(&stored(&a, &ns, "page").await, 1 << 20).unwrap();
+    let mut envelope = Envelope::decode(&stored(&a, "page").await, 1 << 20).unwrap();
     damage(&mut envelope);
-    plant(&a, &ns, "page", envelope.encode().unwrap()).await;
+    plant(&a, "page", envelope.encode().unwrap()).await;
 
     let reader = Instance::new(&server.url(), &ns).await;
     let read: Vec<String> = reader

@@ -20,7 +20,7 @@ fn runtime() -> tokio::runtime::Runtime {
 fn a_layer_built_in_one_runtime_serves_another_after_the_first_shut_down() {
     let server = RedisServer::start();
     let ns = namespace("runtimes");
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     let events = Recorder::new();
 
     let first = runtime();
@@ -87,7 +87,7 @@ fn a_layer_built_in_one_runtime_serves_another_after_the_first_shut_down() {
 fn a_reconnect_made_in_a_runtime_that_then_dies_does_not_break_the_layer() {
     let mut server = RedisServer::start();
     let ns = namespace("runtimes-reconnect");
-    let key = format!("{ns}:k");
+    let key = "k".to_owned();
     let layer = runtime().block_on(async {
         let layer = RedisL2::builder(server.url())
             .connect_timeout(Duration::from_millis(300))

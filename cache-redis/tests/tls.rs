@@ -93,7 +93,7 @@ async fn rediss_url_connects_and_the_backplane_works_over_tls() {
         .expect("TLS connect");
     let events = Recorder::new();
     layer.attach(&ns, 1, events.clone());
-    let k = format!("{ns}:k");
+    let k = "k".to_owned();
     layer
         .set(&k, b"over tls".to_vec(), Duration::from_secs(60))
         .await

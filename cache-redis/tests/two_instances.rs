@@ -262,3 +262,48 @@ async fn a_load_that_read_the_source_before_an_invalidation_elsewhere_cannot_sto
     assert_eq!(v, "new", "the old value did not reach L2");
     assert_eq!(loads.count(), 1);
 }
+
+/// The Redis layout of a namespaced cache's keys is pinned: the namespace (applied by the layer,
+/// not part of the cache's key) then `@:` for a value, `@lock:` for a lock, exactly as in the
+/// releases whose cache keys held the namespace, so an upgrade starts warm.
+#[tokio::test]
+async fn a_namespaced_cache_stores_under_the_same_redis_keys_as_before() {
+    let server = RedisServer::start();
+    let ns = namespace("layout");
+    let a = Instance::new(&server.url(), &ns).await;
+    let loads = Loads::default();
+    assert_eq!(a.cache.key("product:7").as_str(), "product:7");
+    a.read("product:7", &OPTS, &loads, "lamp").await;
+    let value_key = format!("{ns}:@:product:7");
+    assert_eq!(server.cli(&["EXISTS", &value_key]), "1");
+    assert_eq!(cache_core::L2::stored_key(&a.layer, "product:7"), value_key);
+    let in_redis = server.cli(&["--scan", "--pattern", &format!("{ns}:*")]);
+    assert_eq!(
+        in_redis.trim(),
+        value_key,
+        "nothing else under the namespace"
+    );
+
+    let lock_key = format!("{ns}:@lock:product:8");
+    let held_while_loading: String = a
+        .cache
+        .get_or_load("product:8", &OPTS.lock(true), || async {
+            Ok::<_, String>(server.cli(&["EXISTS", &lock_key]))
+        })
+        .await
+        .unwrap();
+    assert_eq!(held_while_loading, "1", "the lock lives at {lock_key}");
+    assert_eq!(server.cli(&["EXISTS", &lock_key]), "0", "released");
+
+    // A long key is bounded as stored, `ns:` included: Redis gets `ns:@:` and 1024 - `ns:` bytes
+    // (the rule is unchanged, so its hash names the same Redis key as before too).
+    let long = "x".repeat(2000);
+    a.read(&long, &OPTS, &loads, "long").await;
+    let stored = server.cli(&["--scan", "--pattern", &format!("{ns}:@:xxx*")]);
+    let stored = stored.trim();
+    assert_eq!(stored.len(), 1024 + "@:".len(), "{stored}");
+    assert_eq!(
+        cache_core::L2::stored_key(&a.layer, a.cache.key(&long).as_str()),
+        stored
+    );
+}

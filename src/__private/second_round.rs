@@ -83,6 +83,30 @@ pub fn bypassed(mode: &ModeGuard) -> bool {
     mode.mode() == Some(CallMode::Bypass)
 }
 
+/// The span a call under `layercache::bypass` runs its body in: at DEBUG, with the function, the
+/// key it would have used (as the L2 stores it) and the outcome `bypassed`. The key is built only
+/// when DEBUG is on for the target `layercache`.
+#[cold]
+pub fn bypass_span<'c>(
+    options: &cache_core::EntryOptions,
+    key: impl FnOnce() -> (super::CacheRef<'c>, cache_core::CacheKey),
+) -> tracing::Span {
+    if !tracing::enabled!(target: "layercache", tracing::Level::DEBUG) {
+        return tracing::Span::none();
+    }
+    let (cache, key) = key();
+    cache_core::__private::CacheInternals::bypass_span(&*cache, &key, options)
+}
+
+/// Runs a bypassed call's body inside its span.
+#[inline]
+pub fn in_span<F: std::future::Future>(
+    body: F,
+    span: tracing::Span,
+) -> tracing::instrument::Instrumented<F> {
+    tracing::Instrument::instrument(body, span)
+}
+
 /// Whether this call may be served by a hit (not under `layercache::refresh` or `bypass`).
 #[inline]
 pub fn may_hit(mode: &ModeGuard) -> bool {
