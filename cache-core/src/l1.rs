@@ -413,6 +413,11 @@ mod tests {
             base + 40,
             "value size"
         );
+        assert_eq!(
+            l1.weigh::<[u8; 41]>("kkkk", None, &[]),
+            base + 3 + 40,
+            "key and value bytes add up"
+        );
         assert_eq!(l1.weigh::<u8>("k", Some(0), &[]), base, "empty payload");
         assert_eq!(l1.weigh::<u8>("k", Some(500), &[]), base + 500, "payload");
         let one_tag = l1.weigh::<u8>("k", None, &[stamp("ab")]);
