@@ -241,7 +241,11 @@ if memory:
       f"`Cache::get_or_load_local` with {memory['filled'] / 2**20:.0f} MiB in {memory['values']:,} "
       f"string values of 64 B to 16 KiB: the process's resident set grew "
       f"{memory['rss_growth'] / 2**20:.1f} MiB ({memory['rss_growth'] / memory['budget']:.2f}× the "
-      "budget).")
+      "budget)." + (
+          f" L1 then held {memory['l1_entries']:,} entries weighing "
+          f"{memory['l1_weight'] / 2**20:.1f} MiB (the rest of the budget is set aside for the slots "
+          f"of evicted keys); {memory['heap_growth'] / 2**20:.1f} MiB were live on the heap."
+          if "l1_weight" in memory else ""))
 else:
     w("n/a")
 w("")

@@ -17,11 +17,13 @@ pub use serde;
 
 mod second_round;
 pub use second_round::*;
+mod weigh;
 pub use std::clone::Clone;
 pub use std::convert::Infallible;
 pub use std::sync::Arc;
 pub use std::time::Duration;
 pub use std::vec::Vec;
+pub use weigh::{weigher, KeepWeigher, WeighIfWeigh};
 
 /// The cache a `#[cached]` function uses: borrowed when it can be (the global cache, a field of
 /// `self`, a `&Cache` argument), so a hit does not touch the handle's reference count.

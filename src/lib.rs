@@ -7,10 +7,11 @@ use std::sync::OnceLock;
 /// The in-memory test double of an L2, with its fault controls (feature `testing`).
 #[cfg(feature = "testing")]
 pub use cache_core::memory_l2::{self, MemoryL2};
+pub use cache_core::weigh;
 pub use cache_core::{
     fingerprint, BuildError, Cache, CacheBuilder, CacheKey, Codec, CodecError, Compression,
     CustomCodec, EntryOptions, KeyPart, KeyPartWriter, L2Error, L2Policy, SharedError, StatField,
-    StatKind, Stats, L2,
+    StatKind, Stats, Weigh, L2,
 };
 pub use cache_macros::{cached, cached_impl, invalidates, key};
 #[cfg(feature = "redis")]

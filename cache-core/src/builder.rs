@@ -82,7 +82,32 @@ impl CacheBuilder {
         self
     }
 
-    /// Also bound L1 by an estimate of its bytes (key, value struct and encoded payload).
+    /// Also bound L1 by the memory its entries hold: each entry weighs its value's heap bytes,
+    /// key, tags and a per-entry overhead, and L1 evicts to keep the sum
+    /// ([`Cache::l1_weight`](crate::Cache::l1_weight)) within `bytes`. How a value's heap bytes
+    /// are known (its [`Weigh`](crate::Weigh) impl, a weigher, the encoded length) is in
+    /// [`weigh`](crate::weigh). A few percent of the budget is set aside for the slots of
+    /// recently evicted keys that L1 remembers. The budget is split evenly between L1's shards
+    /// (up to four per CPU): an entry heavier than one shard's share is not kept.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use layercache::{Cache, EntryOptions};
+    ///
+    /// let cache = Cache::builder().l1_byte_budget(1 << 20).build();
+    /// for i in 0..1000 {
+    ///     // 10 MiB of strings: a `String`'s heap bytes are known without being told.
+    ///     let s: String = cache
+    ///         .get_or_load_local(&format!("s:{i}"), &EntryOptions::new(), || async {
+    ///             Ok::<_, std::convert::Infallible>("x".repeat(10 << 10))
+    ///         })
+    ///         .await?;
+    ///     assert_eq!(s.len(), 10 << 10);
+    /// }
+    /// assert!(cache.l1_weight() <= 1 << 20);
+    /// assert!(cache.l1_len() <= 100);
+    /// # Ok::<_, std::convert::Infallible>(()) }).unwrap();
+    /// ```
     pub fn l1_byte_budget(mut self, bytes: u64) -> Self {
         self.l1_byte_budget = Some(bytes);
         self

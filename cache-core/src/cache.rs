@@ -220,4 +220,11 @@ impl Cache {
     pub fn l1_len(&self) -> usize {
         self.inner.l1.len()
     }
+
+    /// The sum of L1's entry weights: with a byte budget
+    /// ([`l1_byte_budget`](crate::CacheBuilder::l1_byte_budget)) the bytes its entries hold,
+    /// which eviction keeps within the budget; without one, the number of entries.
+    pub fn l1_weight(&self) -> u64 {
+        self.inner.l1.weight()
+    }
 }

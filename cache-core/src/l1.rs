@@ -11,6 +11,7 @@ use quick_cache::{sync::Cache as QuickCache, Weighter};
 
 use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
+use crate::l1_budget::{entry_bytes, BudgetPlan};
 use crate::shim::{AtomicBool, Ordering};
 use crate::tag_versions::TagVersions;
 
@@ -121,24 +122,31 @@ pub(crate) struct L1 {
 impl L1 {
     pub(crate) fn new(capacity: usize, byte_budget: Option<u64>) -> Self {
         let capacity = capacity.max(1);
-        let (weight_capacity, weigh_bytes) = match byte_budget {
-            Some(bytes) => (bytes.max(1), true),
-            None => (capacity as u64, false),
+        let (items, weight_capacity, weigh_bytes) = match byte_budget {
+            Some(bytes) => {
+                let plan = BudgetPlan::new(capacity, bytes);
+                (plan.estimated_items, plan.weight_capacity, true)
+            }
+            None => (capacity, capacity as u64, false),
         };
         L1 {
-            entries: QuickCache::with_weighter(capacity, weight_capacity, EntryWeight),
+            entries: QuickCache::with_weighter(items, weight_capacity, EntryWeight),
             weigh_bytes,
         }
     }
 
-    /// The weight of an entry: 1, or with a byte budget an estimate of its size (key, value
-    /// struct, encoded payload when known, tags).
-    pub(crate) fn weigh<V>(&self, key: &str, encoded_len: Option<usize>, tags: &[TagStamp]) -> u64 {
+    /// The weight of an entry: 1, or with a byte budget its bytes (see [`entry_bytes`]).
+    /// `heap_bytes` (what the value owns on the heap) is only asked for with a budget.
+    pub(crate) fn weigh<V>(
+        &self,
+        key: &str,
+        heap_bytes: impl FnOnce() -> usize,
+        tags: &[TagStamp],
+    ) -> u64 {
         if !self.weigh_bytes {
             return 1;
         }
-        let tags: usize = tags.iter().map(|t| t.tag.len() + 32).sum();
-        (key.len() + std::mem::size_of::<V>() + encoded_len.unwrap_or(0) + tags + 64) as u64
+        entry_bytes::<V>(key, heap_bytes(), tags)
     }
 
     /// Looks `key` up, honouring deadlines and tag versions. A value of another type is a miss.
@@ -197,6 +205,11 @@ impl L1 {
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The sum of the entries' weights: bytes with a budget, else the number of entries.
+    pub(crate) fn weight(&self) -> u64 {
+        self.entries.weight()
     }
 }
 
@@ -395,44 +408,49 @@ mod tests {
             tag: "catalog".into(),
             version: 1,
         };
-        assert_eq!(l1.weigh::<[u8; 64]>("key", Some(1000), &[tag]), 1);
+        let asked = std::cell::Cell::new(false);
+        let heap = || {
+            asked.set(true);
+            1000
+        };
+        assert_eq!(l1.weigh::<[u8; 64]>("key", heap, &[tag]), 1);
+        assert!(!asked.get(), "the value is not weighed without a budget");
     }
 
     #[test]
-    fn byte_weight_counts_key_value_payload_and_tags() {
+    fn byte_weight_counts_key_value_heap_and_tags() {
         let l1 = L1::new(10, Some(1 << 20));
         let stamp = |tag: &str| TagStamp {
             tag: tag.into(),
             version: 9,
         };
-        let base = l1.weigh::<u8>("k", None, &[]);
+        let base = l1.weigh::<u8>("k", || 0, &[]);
         assert!(base > 64, "a fixed overhead per entry: {base}");
-        assert_eq!(l1.weigh::<u8>("kkkk", None, &[]), base + 3, "key bytes");
+        assert_eq!(l1.weigh::<u8>("kkkk", || 0, &[]), base + 3, "key bytes");
         assert_eq!(
-            l1.weigh::<[u8; 41]>("k", None, &[]),
+            l1.weigh::<[u8; 41]>("k", || 0, &[]),
             base + 40,
             "value size"
         );
         assert_eq!(
-            l1.weigh::<[u8; 41]>("kkkk", None, &[]),
+            l1.weigh::<[u8; 41]>("kkkk", || 0, &[]),
             base + 3 + 40,
             "key and value bytes add up"
         );
-        assert_eq!(l1.weigh::<u8>("k", Some(0), &[]), base, "empty payload");
-        assert_eq!(l1.weigh::<u8>("k", Some(500), &[]), base + 500, "payload");
-        let one_tag = l1.weigh::<u8>("k", None, &[stamp("ab")]);
+        assert_eq!(l1.weigh::<u8>("k", || 500, &[]), base + 500, "heap bytes");
+        let one_tag = l1.weigh::<u8>("k", || 0, &[stamp("ab")]);
         assert!(one_tag > base + 2, "a tag costs its text and more");
-        assert_eq!(
-            l1.weigh::<u8>("k", None, &[stamp("ab"), stamp("abcde")]),
-            one_tag + (one_tag - base) + 3,
-            "each tag adds its own cost"
+        let two_tags = l1.weigh::<u8>("k", || 0, &[stamp("ab"), stamp("abcde")]);
+        assert!(
+            two_tags > one_tag + 5,
+            "each tag adds its own cost: {base} {one_tag} {two_tags}"
         );
     }
 
     #[test]
     fn byte_budget_evicts_by_weight() {
         let l1 = L1::new(1000, Some(10_000));
-        let w = l1.weigh::<[u8; 0]>("k", Some(1000), &[]);
+        let w = l1.weigh::<[u8; 0]>("k", || 1000, &[]);
         assert!(w > 1000);
         for i in 0..100 {
             let now = tick();

@@ -94,6 +94,8 @@ pub struct LoadPlan<'a, V, E> {
     /// Skip the L1 and L2 read: load (single-flight still applies) and store.
     pub(crate) skip_read: bool,
     pub(crate) make_detached: Option<&'a (dyn Fn() -> DetachedRules<V> + Send + Sync)>,
+    /// The value's heap bytes, for an L1 with a byte budget (see [`crate::weigh`]).
+    pub(crate) weigh: Option<fn(&V) -> usize>,
 }
 
 impl<V, E> LoadPlan<'_, V, E> {
@@ -110,6 +112,7 @@ impl<V, E> LoadPlan<'_, V, E> {
             ttl_from: None,
             skip_read: false,
             make_detached: None,
+            weigh: None,
         }
     }
 }
@@ -189,6 +192,13 @@ impl<'a, V, E> LoadPlan<'a, V, E> {
             _ => DetachedRules::default(),
         };
         Some((refresher, rules))
+    }
+
+    /// How an L1 with a byte budget learns a value's heap bytes (beyond `size_of::<V>()`):
+    /// `#[cached]` sets it from `weigh = …` or the value's [`Weigh`](crate::Weigh) impl.
+    pub fn weigh(mut self, heap_bytes: fn(&V) -> usize) -> Self {
+        self.weigh = Some(heap_bytes);
+        self
     }
 
     /// Skips the L1 and L2 read: the call loads (sharing a load already in flight for the key)

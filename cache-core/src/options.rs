@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use crate::codec::Codec;
+use crate::weigh::{trait_weigher, ClosureWeigher, TraitWeigher, Weigh};
 
 /// How one entry (or one `#[cached]` function's entries) is cached.
 ///
@@ -36,6 +37,8 @@ pub struct EntryOptions {
     pub(crate) version: u32,
     pub(crate) tags: Cow<'static, [String]>,
     pub(crate) function: Option<&'static str>,
+    weigh: Option<TraitWeigher>,
+    weigh_by: Option<ClosureWeigher>,
 }
 
 impl Default for EntryOptions {
@@ -63,6 +66,8 @@ impl EntryOptions {
             version: 0,
             tags: Cow::Borrowed(&[]),
             function: None,
+            weigh: None,
+            weigh_by: None,
         }
     }
 
@@ -161,6 +166,69 @@ impl EntryOptions {
     pub const fn version(mut self, version: u32) -> Self {
         self.version = version;
         self
+    }
+
+    /// With a byte budget, weigh this entry's values (of type `V`) by their [`Weigh`] impl: how
+    /// [`Cache::get_or_load`](crate::Cache::get_or_load) and its siblings learn the heap size of
+    /// a value type of yours. (`#[cached]` finds a return type's `Weigh` impl by itself, and the
+    /// runtime API knows the common standard types, see
+    /// [`std_heap_bytes`](crate::weigh::std_heap_bytes).) A value of another type than `V` is
+    /// weighed as if this was not set.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// use layercache::{Cache, EntryOptions, Weigh};
+    ///
+    /// #[derive(Clone)]
+    /// struct Page { html: String }
+    /// impl Weigh for Page {
+    ///     fn heap_bytes(&self) -> usize { self.html.heap_bytes() }
+    /// }
+    ///
+    /// const PAGE: EntryOptions = EntryOptions::new().weigh::<Page>();
+    /// let cache = Cache::builder().l1_byte_budget(1 << 20).build();
+    /// for i in 0..100 {
+    ///     let page = cache
+    ///         .get_or_load_local(&format!("page:{i}"), &PAGE, || async {
+    ///             Ok::<_, std::convert::Infallible>(Page { html: "x".repeat(64 << 10) })
+    ///         })
+    ///         .await?;
+    ///     assert_eq!(page.html.len(), 64 << 10);
+    /// }
+    /// // 100 pages of 64 KiB do not fit in 1 MiB: the budget holds fewer than 16.
+    /// assert!(cache.l1_len() < 16, "{}", cache.l1_len());
+    /// # Ok::<_, std::convert::Infallible>(()) }).unwrap();
+    /// ```
+    pub const fn weigh<V: Weigh + 'static>(mut self) -> Self {
+        self.weigh = Some(trait_weigher::<V>());
+        self
+    }
+
+    /// With a byte budget, weigh this entry's values (of type `V`) with `heap_bytes`: the bytes a
+    /// value owns on the heap, beyond `size_of::<V>()`. For value types that do not implement
+    /// [`Weigh`] (a type from another crate); it wins over [`weigh`](Self::weigh). A value of
+    /// another type than `V` is weighed as if this was not set.
+    ///
+    /// ```
+    /// use layercache::EntryOptions;
+    /// # struct Image { bytes: Vec<u8> }
+    /// let opts = EntryOptions::new().weigh_by(|image: &Image| image.bytes.capacity());
+    /// ```
+    pub fn weigh_by<V: 'static>(
+        mut self,
+        heap_bytes: impl Fn(&V) -> usize + Send + Sync + 'static,
+    ) -> Self {
+        self.weigh_by = Some(ClosureWeigher::new(heap_bytes));
+        self
+    }
+
+    /// The heap bytes of `value` by [`weigh_by`](Self::weigh_by) or [`weigh`](Self::weigh), when
+    /// one was set for its type.
+    pub(crate) fn heap_bytes_of(&self, value: &dyn std::any::Any) -> Option<usize> {
+        self.weigh_by
+            .as_ref()
+            .and_then(|w| w.heap_bytes(value))
+            .or_else(|| self.weigh.and_then(|w| w(value)))
     }
 
     /// Rendered tags for bulk invalidation.

@@ -514,6 +514,7 @@ impl Cache {
                 .with_tags(call.plan.tags_for(call.opts).into_owned());
             let empty_when = call.plan.empty_when;
             let io = call.plan.io;
+            let weigh = call.plan.weigh;
             let key = call.key;
             let background_current = current.clone();
             let span = log::refresh_span(call.opts);
@@ -524,6 +525,7 @@ impl Cache {
                         unless: rules.unless.as_deref(),
                         empty_when,
                         ttl_from: rules.ttl_from.as_deref(),
+                        weigh,
                         ..LoadPlan::local()
                     };
                     let call = Call::new(&cache, key, &opts, plan);

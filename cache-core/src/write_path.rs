@@ -13,6 +13,7 @@ use crate::l2_client::{L2Hit, WriteIf};
 use crate::read_path::Call;
 use crate::single_flight::LeaderGuard;
 use crate::stats::Counters;
+use crate::weigh::value_heap_bytes;
 
 /// How one value is stored.
 pub(crate) struct Store<'g> {
@@ -65,9 +66,10 @@ impl Cache {
         if opts.l1 {
             let now = tick();
             let l1_ttl = opts.l1_ttl.map_or(ttl, |t| t.min(ttl));
+            let heap_bytes = || value_heap_bytes(value, call.plan.weigh, opts, encoded_len);
             let weight = inner
                 .l1
-                .weigh::<V>(call.key.as_str(), encoded_len, &store.stamps);
+                .weigh::<V>(call.key.as_str(), heap_bytes, &store.stamps);
             let entry = L1Entry::new(
                 value.clone(),
                 Deadlines {
@@ -99,10 +101,12 @@ impl Cache {
             let since_created = now.0.saturating_sub(envelope.created.0);
             tick_after(at, r.saturating_sub(Duration::from_millis(since_created)))
         });
+        let heap_bytes =
+            || value_heap_bytes(&hit.value, call.plan.weigh, call.opts, Some(hit.raw_len));
         let weight = self
             .inner
             .l1
-            .weigh::<V>(call.key.as_str(), Some(hit.raw_len), &envelope.tags);
+            .weigh::<V>(call.key.as_str(), heap_bytes, &envelope.tags);
         let entry = L1Entry::new(
             hit.value.clone(),
             Deadlines {

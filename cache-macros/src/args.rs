@@ -34,6 +34,7 @@ pub(crate) struct CachedArgs {
     pub(crate) condition: Option<Expr>,
     pub(crate) unless: Option<Expr>,
     pub(crate) ttl_from: Option<Expr>,
+    pub(crate) weigh: Option<Expr>,
     pub(crate) cache: Option<Expr>,
 }
 
@@ -83,6 +84,7 @@ const CACHED_ARGS: &[&str] = &[
     "condition",
     "unless",
     "ttl_from",
+    "weigh",
     "cache",
 ];
 
@@ -378,6 +380,7 @@ impl CachedArgs {
                 "condition" => "id > 0",
                 "unless" => "|v| v.is_empty()",
                 "ttl_from" => "|v| v.max_age",
+                "weigh" => "|v| v.len()",
                 "cache" => "self.cache",
                 "l1_ttl" | "jitter" | "timeout" => "\"30s\"",
                 _ => "\"5m\"",
@@ -406,6 +409,7 @@ impl CachedArgs {
             "condition" => self.condition = Some(value),
             "unless" => self.unless = Some(value),
             "ttl_from" => self.ttl_from = Some(value),
+            "weigh" => self.weigh = Some(value),
             "cache" => self.cache = Some(value),
             _ => {
                 let d = parse_duration(name, &value, errors);
@@ -424,11 +428,11 @@ impl CachedArgs {
     }
 
     /// Parses `#[cached_impl(...)]`: the arguments that make sense for every method. Those that
-    /// are about one method's parameters or value (`key`, `condition`, `unless`, `ttl_from`) are
-    /// refused.
+    /// are about one method's parameters or value (`key`, `condition`, `unless`, `ttl_from`,
+    /// `weigh`) are refused.
     pub(crate) fn parse_defaults(tokens: TokenStream, errors: &mut Errors) -> CachedArgs {
         let mut args = CachedArgs::parse(tokens, errors);
-        let given: [(&str, Option<TokenStream>); 4] = [
+        let given: [(&str, Option<TokenStream>); 5] = [
             ("key", args.key.as_ref().map(|t| t.lit.to_token_stream())),
             (
                 "condition",
@@ -442,6 +446,7 @@ impl CachedArgs {
                 "ttl_from",
                 args.ttl_from.as_ref().map(ToTokens::to_token_stream),
             ),
+            ("weigh", args.weigh.as_ref().map(ToTokens::to_token_stream)),
         ];
         for (name, tokens) in given {
             if let Some(tokens) = tokens {
@@ -455,6 +460,7 @@ impl CachedArgs {
         args.condition = None;
         args.unless = None;
         args.ttl_from = None;
+        args.weigh = None;
         args
     }
 
@@ -483,6 +489,7 @@ impl CachedArgs {
             condition: self.condition,
             unless: self.unless,
             ttl_from: self.ttl_from,
+            weigh: self.weigh,
             cache: self.cache.or(d.cache),
         }
     }

@@ -50,6 +50,7 @@ mod snapshot_tests;
 /// | `condition = expr` | `bool` over the parameters; `false` runs the body without the cache | always cache |
 /// | `unless = \|v\| expr` | over `&V`, the value to be stored; `true` returns it without storing it | store every value |
 /// | `ttl_from = \|v\| expr` | over `&V`: the `Duration` this value stays fresh | `ttl` |
+/// | `weigh = \|v\| expr` | over `&V`: the bytes this value owns on the heap (`usize`), for an L1 with a byte budget; a closure that captures nothing, or a `fn` | `V`'s `layercache::Weigh` impl when it has one, else the encoded size (with `l2`) or 0 |
 /// | `cache = expr` | the cache: a `Cache`, `&Cache` or `Arc<Cache>` (e.g. `self.cache`) | `layercache::global()` |
 ///
 /// Every duration argument also takes an expression of type `Duration` (`ttl = CONFIG.ttl`, a
@@ -172,7 +173,7 @@ pub fn key(input: TokenStream) -> TokenStream {
 /// In a trait impl, the helpers that `#[cached]` generates (key builder, body) go to an inherent
 /// `impl` of the same type, since a trait impl accepts only the trait's items; that is why a
 /// `#[cached]` method of a trait impl needs `#[cached_impl]` on the block. Associated functions
-/// without `self` work here too. `key`, `condition`, `unless` and `ttl_from` are per method and
+/// without `self` work here too. `key`, `condition`, `unless`, `ttl_from` and `weigh` are per method and
 /// refused as defaults.
 #[proc_macro_attribute]
 pub fn cached_impl(attr: TokenStream, item: TokenStream) -> TokenStream {

@@ -190,6 +190,18 @@ fn ttl_from_and_durations_from_code() {
 }
 
 #[test]
+fn weigh_names_the_heap_bytes_of_each_value() {
+    insta::assert_snapshot!(cached(
+        quote!(key = "image:<id>", weigh = |img| img.pixels.capacity()),
+        quote! {
+            async fn thumbnail(id: u64) -> Result<Image, IoError> {
+                render(id).await
+            }
+        },
+    ));
+}
+
+#[test]
 fn cached_impl_on_a_trait_impl_moves_the_helpers_to_an_inherent_impl() {
     let tokens = expand::cached_impl(
         quote!(cache = self.cache, ttl = "5m", l2),

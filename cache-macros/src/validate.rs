@@ -41,6 +41,15 @@ pub(crate) fn cached(f: &Function, args: &CachedArgs, errors: &mut Errors) {
             errors,
         );
     }
+    if let Some(weigh) = &args.weigh {
+        check_value_closure(
+            "weigh",
+            "|v| v.len()",
+            "the loaded value (`&T`), returning the bytes it owns on the heap (`usize`)",
+            weigh,
+            errors,
+        );
+    }
     if args.refresh.is_some() && f.is_async() {
         refresh_params(f, errors);
     }

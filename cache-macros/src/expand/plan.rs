@@ -55,6 +55,13 @@ impl Cached<'_> {
             bindings.extend(quote!(let #ttl_from = #check(#t);));
             calls.extend(quote!(.ttl_from(&#ttl_from)));
         }
+        if let Some(w) = &self.args.weigh {
+            let w = annotate_value_closure(w, &value);
+            // Located at the closure, where one that captures (not a `fn`) is reported.
+            let span = w.span();
+            let check = quote_spanned!(span=> ::layercache::__private::weigher::<#value>);
+            calls.extend(quote!(.weigh(#check(#w))));
+        }
         let mut options = quote!(&OPTIONS);
         // Durations given as expressions are evaluated now, on a miss (a hit reads none of them).
         let computed: Vec<TokenStream> = self
@@ -102,11 +109,18 @@ impl Cached<'_> {
                 let #plan = ::layercache::__private::ShareErrorsIfClone::<#error>::NEW.apply(#plan);
             }
         });
+        // Without `weigh`, the value's `Weigh` impl when it has one.
+        let weigh = self.args.weigh.is_none().then(|| {
+            quote! {
+                let #plan = ::layercache::__private::WeighIfWeigh::<#value>::NEW.apply(#plan);
+            }
+        });
         Plan {
             statements: quote! {
                 #bindings
                 let #plan = #ctor #calls;
                 #share
+                #weigh
             },
             options,
         }

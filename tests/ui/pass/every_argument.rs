@@ -34,6 +34,7 @@ pub struct Category {
     jitter = "30s",
     condition = id != 0,
     unless = |p| p.category.is_empty(),
+    weigh = |p| p.category.capacity(),
     cache = layercache::global(),
 )]
 pub async fn get_product(id: u64, cat: &Category) -> Result<Product, DbError> {
