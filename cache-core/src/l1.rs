@@ -367,11 +367,14 @@ mod tests {
                 entry(1u32, Duration::from_secs(60), Duration::ZERO),
             );
         }
+        assert_eq!(l1.weight(), 3, "without a budget each entry weighs 1");
         l1.remove("a");
         assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2);
+        assert_eq!(l1.weight(), 2);
         l1.clear();
         assert_eq!(l1.len(), 0);
+        assert_eq!(l1.weight(), 0);
         assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Miss));
     }
 
@@ -467,5 +470,7 @@ mod tests {
             l1.insert(format!("k{i}"), e);
         }
         assert!(l1.len() < 12, "len {}", l1.len());
+        assert_eq!(l1.weight(), l1.len() as u64 * w, "the bytes held");
+        assert!(l1.weight() <= 10_000, "within the budget");
     }
 }
