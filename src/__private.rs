@@ -138,13 +138,14 @@ pub trait CachedValue: Clone + Send + Sync + 'static {}
 
 impl<T: Clone + Send + Sync + 'static> CachedValue for T {}
 
-/// The one L1 lookup of a call ([`CacheInternals::lookup`]): a fresh hit returns before the
-/// load future is built; a miss carries what L1 had on to [`load`]. Under `layercache::refresh`
-/// there is no lookup: the call goes straight to the load.
+/// The one L1 lookup of a call ([`CacheInternals::lookup`]), by the key rendered on the caller's
+/// stack and ended by [`end_key`]: a fresh hit returns before the load future is
+/// built, without allocating; a miss carries the key and what L1 had on to [`load`]. Under
+/// `layercache::refresh` there is no lookup: the call goes straight to the load.
 #[inline]
 pub fn hit<V: CachedValue>(
     cache: &Cache,
-    key: CacheKey,
+    key: &KeyBuilder,
     options: &EntryOptions,
     mode: &ModeGuard,
 ) -> Result<V, Miss<V>> {
@@ -153,6 +154,18 @@ pub fn hit<V: CachedValue>(
     } else {
         Err(Miss::skipped(key))
     }
+}
+
+/// Ends a key rendered into a [`KeyBuilder::new`] on the caller's stack: `cache`'s length rule
+/// (which counts the namespace the L2 stores the key under).
+#[inline]
+pub fn end_key(cache: &Cache, key: &mut KeyBuilder) {
+    cache.end_key(key);
+}
+
+/// The key rendered and ended by [`end_key`], owned (for `#[invalidates]` and plain `fn`s).
+pub fn owned_key(key: &KeyBuilder) -> CacheKey {
+    key.to_key()
 }
 
 /// [`CacheInternals::load_miss`] with the value bounds worded for the macro's user.
@@ -208,6 +221,13 @@ pub trait ResultParts {
 impl<T, E> ResultParts for Result<T, E> {
     type Ok = T;
     type Err = E;
+}
+
+/// `fut` on the heap: the load (and the body under `bypass` or a false `condition`) of an async
+/// `#[cached]` function, so that the function's future stays small for the hits.
+#[inline]
+pub fn boxed<F: Future>(fut: F) -> std::pin::Pin<Box<F>> {
+    Box::pin(fut)
 }
 
 /// Turns the body of a function returning `T` or `Option<T>` into a loader that cannot fail.

@@ -3,6 +3,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// What the outermost `#[cached]` call in a [`refresh`] or [`bypass`] future does.
 #[doc(hidden)]
@@ -16,6 +17,27 @@ pub enum CallMode {
 
 tokio::task_local! {
     static MODE: Cell<Option<CallMode>>;
+}
+
+/// How many [`refresh`] and [`bypass`] futures exist in the process. While there are none (the
+/// usual case), [`take_mode`] reads this one shared, rarely written word instead of the
+/// task-local.
+static SCOPES: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts one [`refresh`] or [`bypass`] future in [`SCOPES`] while it exists.
+struct Scope;
+
+impl Scope {
+    fn enter() -> Self {
+        SCOPES.fetch_add(1, Relaxed);
+        Scope
+    }
+}
+
+impl Drop for Scope {
+    fn drop(&mut self) {
+        SCOPES.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Runs `fut` so that the `#[cached]` call it makes skips the L1 and L2 read, loads, and stores
@@ -36,6 +58,7 @@ tokio::task_local! {
 /// # });
 /// ```
 pub async fn refresh<F: Future>(fut: F) -> F::Output {
+    let _scope = Scope::enter();
     MODE.scope(Cell::new(Some(CallMode::Refresh)), fut).await
 }
 
@@ -53,14 +76,28 @@ pub async fn refresh<F: Future>(fut: F) -> F::Output {
 /// # });
 /// ```
 pub async fn bypass<F: Future>(fut: F) -> F::Output {
+    let _scope = Scope::enter();
     MODE.scope(Cell::new(Some(CallMode::Bypass)), fut).await
 }
 
 /// Takes the mode for the `#[cached]` call being made, so the calls its body makes run normally;
 /// the returned guard gives it back when the call ends (completed, cancelled or unwinding), for
 /// the next outermost call in the same future.
+///
+/// The scope count is read first: a `#[cached]` call runs inside a scope only while the scope's
+/// future polls it, after that future counted itself on this thread (or on one the task moved
+/// from, which the scheduler synchronises with), so a zero means no scope holds this call.
 #[doc(hidden)]
+#[inline]
 pub fn take_mode() -> ModeGuard {
+    if SCOPES.load(Relaxed) == 0 {
+        return ModeGuard(None);
+    }
+    take_scoped_mode()
+}
+
+#[cold]
+fn take_scoped_mode() -> ModeGuard {
     let mode = MODE.try_with(Cell::take).ok().flatten();
     ModeGuard(mode)
 }
@@ -78,11 +115,17 @@ impl ModeGuard {
 }
 
 impl Drop for ModeGuard {
+    #[inline]
     fn drop(&mut self) {
         if let Some(mode) = self.0 {
-            // Outside the scope (cannot happen: the guard was taken in it) there is nothing to
-            // give back.
-            let _ = MODE.try_with(|m| m.set(Some(mode)));
+            give_back(mode);
         }
     }
+}
+
+/// Gives the mode back to the scope, for the next outermost call in the same future.
+#[cold]
+fn give_back(mode: CallMode) {
+    // Outside the scope (cannot happen: the guard was taken in it) there is nothing to give back.
+    let _ = MODE.try_with(|m| m.set(Some(mode)));
 }

@@ -4,6 +4,8 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
 
 use layercache::{cached, Cache};
 
@@ -86,4 +88,71 @@ fn logging_at_debug_adds_no_allocation_to_a_hit() {
         logged, quiet,
         "100 hits logged at DEBUG allocate as much as 100 without a subscriber"
     );
+}
+
+/// Polls `call` once, with no runtime: a hit is done in one poll.
+fn poll_once<F: Future>(call: F) -> Option<F::Output> {
+    let mut call = pin!(call);
+    match call.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(out) => Some(out),
+        Poll::Pending => None,
+    }
+}
+
+#[cached(cache = cache)]
+async fn default_key(cache: &Cache, id: u64, owner: &str) -> u64 {
+    id + owner.len() as u64
+}
+
+#[test]
+fn a_hit_allocates_nothing() {
+    let cache = Cache::builder().namespace("hits-free").build();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // An owner with characters to escape, so the key is rewritten in place.
+    let owner = "ann:b/c d";
+    rt.block_on(async {
+        plain(&cache, 7, owner).await;
+        tagged_and_refreshed(&cache, 7, owner).await;
+        default_key(&cache, 7, owner).await;
+    });
+    let loads = cache.stats().loads;
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..100 {
+        assert_eq!(poll_once(plain(&cache, 7, owner)), Some(16));
+        assert_eq!(poll_once(tagged_and_refreshed(&cache, 7, owner)), Some(16));
+        assert_eq!(poll_once(default_key(&cache, 7, owner)), Some(16));
+    }
+    let allocated = ALLOCATIONS.with(Cell::get) - before;
+    assert_eq!(cache.stats().loads, loads, "every call was a hit");
+    assert_eq!(cache.stats().l1_hits, 300);
+    assert_eq!(allocated, 0, "300 hits allocated {allocated} times");
+}
+
+#[test]
+fn a_get_or_load_hit_allocates_nothing() {
+    let cache = Cache::builder().namespace("get-or-load-free").build();
+    let opts = layercache::EntryOptions::new();
+    let load = || async { Ok::<_, std::convert::Infallible>(7u64) };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let _ = cache.get_or_load_local("product:7", &opts, load).await;
+    });
+    let before = ALLOCATIONS.with(Cell::get);
+    for _ in 0..100 {
+        let hit = poll_once(cache.get_or_load_local("product:7", &opts, load));
+        assert!(matches!(hit, Some(Ok(7))));
+    }
+    let allocated = ALLOCATIONS.with(Cell::get) - before;
+    assert_eq!(
+        cache.stats().loads,
+        1,
+        "every call after the first was a hit"
+    );
+    assert_eq!(allocated, 0, "100 hits allocated {allocated} times");
 }

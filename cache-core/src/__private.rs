@@ -22,10 +22,18 @@ pub struct Miss<V> {
 }
 
 impl<V> Miss<V> {
-    /// A miss without a lookup, for a call that must not read (`layercache::refresh`).
-    pub fn skipped(key: CacheKey) -> Self {
+    #[cold]
+    fn new(key: &KeyBuilder, l1: L1Miss<V>) -> Self {
         Miss {
-            key,
+            key: key.to_key(),
+            l1,
+        }
+    }
+
+    /// A miss without a lookup, for a call that must not read (`layercache::refresh`).
+    pub fn skipped(key: &KeyBuilder) -> Self {
+        Miss {
+            key: key.to_key(),
             l1: L1Miss::Absent,
         }
     }
@@ -34,11 +42,13 @@ impl<V> Miss<V> {
 /// The calls generated code (and the core's own tests) make on a [`Cache`].
 #[allow(async_fn_in_trait)] // implemented by `Cache` alone: its futures' auto traits are known
 pub trait CacheInternals {
-    /// Looks `key` up in L1 once: the fresh value, or the [`Miss`] to hand to
-    /// [`load_miss`](CacheInternals::load_miss).
+    /// Looks `key` (rendered into a [`KeyBuilder::new`] and ended by
+    /// [`end_key`](CacheInternals::end_key)) up in L1 once: the fresh value, or the [`Miss`] to
+    /// hand to [`load_miss`](CacheInternals::load_miss). A hit allocates nothing; a miss takes
+    /// the key as a `CacheKey`.
     fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: CacheKey,
+        key: &KeyBuilder,
         opts: &EntryOptions,
     ) -> Result<V, Miss<V>>;
 
@@ -84,21 +94,24 @@ pub trait CacheInternals {
     /// Finishes a key from [`key_builder`](CacheInternals::key_builder), applying the length rule.
     fn finish_key(&self, builder: KeyBuilder) -> CacheKey;
 
+    /// Ends a key rendered into a [`KeyBuilder::new`] on the caller's stack: the length rule.
+    fn end_key(&self, builder: &mut KeyBuilder);
+
     /// The span of a call under `layercache::bypass` (DEBUG, outcome `bypassed`, the key as the
     /// L2 would store it), with its one event logged; the body runs inside it.
     fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span;
 }
 
 impl CacheInternals for Cache {
-    #[inline]
+    #[inline(always)]
     fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: CacheKey,
+        key: &KeyBuilder,
         opts: &EntryOptions,
     ) -> Result<V, Miss<V>> {
-        match Cache::lookup::<V>(self, &key, opts) {
+        match Cache::lookup::<V>(self, key.as_bytes(), opts) {
             Lookup::Hit(value) => Ok(value),
-            Lookup::Miss(l1) => Err(Miss { key, l1 }),
+            Lookup::Miss(l1) => Err(Miss::new(key, l1)),
         }
     }
 
@@ -153,6 +166,11 @@ impl CacheInternals for Cache {
     }
 
     fn bypass_span(&self, key: &CacheKey, opts: &EntryOptions) -> tracing::Span {
-        crate::log::bypassed(&self.stored_key(key), opts)
+        crate::log::bypassed(&self.stored_key(key.as_str()), opts)
+    }
+
+    #[inline]
+    fn end_key(&self, builder: &mut KeyBuilder) {
+        builder.bound(&self.inner.namespace, self.inner.max_key_len);
     }
 }

@@ -125,8 +125,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.load(self.key(key), opts, LoadPlan::shared(), loader)
-            .await
+        self.load_text(key, opts, LoadPlan::shared(), loader).await
     }
 
     /// Like [`get_or_load`](Self::get_or_load) for values that cannot be serialized: L1 only.
@@ -142,8 +141,7 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.load(self.key(key), opts, LoadPlan::local(), loader)
-            .await
+        self.load_text(key, opts, LoadPlan::local(), loader).await
     }
 
     /// The fresh value of `key` from L1, then L2; never loads.
@@ -152,7 +150,10 @@ impl Cache {
         T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static,
     {
         let key = self.key(key);
-        if let L1Read::Fresh { value, .. } = self.inner.l1.get::<T>(key.as_str(), &self.inner.tags)
+        if let L1Read::Fresh { value, .. } = self
+            .inner
+            .l1
+            .get::<T>(key.as_str().as_bytes(), &self.inner.tags)
         {
             return Some(value);
         }

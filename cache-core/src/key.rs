@@ -12,6 +12,8 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
+use crate::key_text::KeyText;
+
 /// The default longest key, in bytes, before it is replaced by a prefix plus a hash.
 pub const DEFAULT_MAX_KEY_LEN: usize = 1024;
 
@@ -23,9 +25,22 @@ const HASH_SUFFIX_LEN: usize = 65;
 const NONE_MARKER: &str = "%!";
 
 /// Whether `b` may appear in a value that renders as itself.
+#[inline]
 fn is_plain(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+    PLAIN[usize::from(b)]
 }
+
+/// [`is_plain`] as a table: one load per byte of a rendered value.
+static PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-');
+        b += 1;
+    }
+    table
+};
 
 /// Whether `c` separates placeholders safely: any character a value cannot render to unescaped.
 pub fn is_separator(c: char) -> bool {
@@ -57,23 +72,32 @@ pub fn is_separator(c: char) -> bool {
 pub trait KeyPart {
     /// Writes the text of this value.
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>);
+
+    /// Whether the text is always plain (an integer's digits), so the renderer need not check it
+    /// for characters to escape. `false` is always correct.
+    #[doc(hidden)]
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        false
+    }
 }
 
 /// Receives the text of one [`KeyPart`]; the renderer escapes it afterwards.
 pub struct KeyPartWriter<'a> {
-    buf: &'a mut String,
+    buf: &'a mut KeyText,
     is_none: bool,
 }
 
 impl KeyPartWriter<'_> {
     /// Appends text to the value.
+    #[inline]
     pub fn write_str(&mut self, s: &str) {
-        self.buf.push_str(s);
+        self.buf.push(s.as_bytes());
     }
 
     /// Appends the `Display` form of `v` to the value.
     pub fn write_display(&mut self, v: &dyn std::fmt::Display) {
-        // Writing into a String cannot fail.
+        // Writing into a KeyText cannot fail.
         let _ = write!(self.buf, "{v}");
     }
 
@@ -97,8 +121,15 @@ key_part_display!(bool, char);
 macro_rules! key_part_integer {
     ($($t:ty),*) => {$(
         impl KeyPart for $t {
+            #[inline]
             fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
                 out.write_str(itoa::Buffer::new().format(*self));
+            }
+
+            /// Digits and `-`: always plain.
+            #[inline]
+            fn renders_plain(&self) -> bool {
+                true
             }
         }
     )*};
@@ -124,36 +155,66 @@ impl KeyPart for std::borrow::Cow<'_, str> {
 }
 
 impl<T: KeyPart + ?Sized> KeyPart for &T {
+    #[inline]
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
         (**self).write_key_part(out);
+    }
+
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        (**self).renders_plain()
     }
 }
 
 impl<T: KeyPart + ?Sized> KeyPart for &mut T {
+    #[inline]
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
         (**self).write_key_part(out);
+    }
+
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        (**self).renders_plain()
     }
 }
 
 impl<T: KeyPart + ?Sized> KeyPart for Box<T> {
+    #[inline]
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
         (**self).write_key_part(out);
+    }
+
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        (**self).renders_plain()
     }
 }
 
 impl<T: KeyPart + ?Sized> KeyPart for std::sync::Arc<T> {
+    #[inline]
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
         (**self).write_key_part(out);
+    }
+
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        (**self).renders_plain()
     }
 }
 
 /// `None` renders as `%!`, `Some(v)` as `v`. (A nested `Some(None)` renders like `None`.)
 impl<T: KeyPart> KeyPart for Option<T> {
+    #[inline]
     fn write_key_part(&self, out: &mut KeyPartWriter<'_>) {
         match self {
             Some(v) => v.write_key_part(out),
             None => out.write_none(),
         }
+    }
+
+    #[inline]
+    fn renders_plain(&self) -> bool {
+        self.as_ref().is_some_and(T::renders_plain)
     }
 }
 
@@ -206,7 +267,9 @@ impl std::borrow::Borrow<str> for CacheKey {
     }
 }
 
-/// Renders a key or tag template: literal text and escaped [`KeyPart`] values, into one `String`.
+/// Renders a key or tag template: literal text and escaped [`KeyPart`] values. The text stays on
+/// the stack up to a length most keys never reach, so an L1 hit renders its key without
+/// allocating; [`as_bytes`](Self::as_bytes) is what L1 is looked up by.
 ///
 /// ```
 /// use layercache::__private::KeyBuilder; // internal: what `#[cached]` renders keys with
@@ -220,64 +283,143 @@ impl std::borrow::Borrow<str> for CacheKey {
 /// ```
 #[derive(Debug, Clone)]
 pub struct KeyBuilder {
-    buf: String,
+    text: KeyText,
+}
+
+impl Default for KeyBuilder {
+    fn default() -> Self {
+        KeyBuilder::new()
+    }
 }
 
 impl KeyBuilder {
-    /// Starts a key or a tag (neither holds the namespace).
+    /// An empty key or tag, on the stack (neither holds the namespace).
+    #[inline]
+    pub fn new() -> Self {
+        KeyBuilder {
+            text: KeyText::new(),
+        }
+    }
+
+    /// Starts a key or a tag (neither holds the namespace), with room for `capacity_hint` bytes.
     pub fn bare(capacity_hint: usize) -> Self {
         KeyBuilder {
-            buf: String::with_capacity(capacity_hint),
+            text: KeyText::with_capacity(capacity_hint),
         }
     }
 
     /// Appends literal template text, unescaped.
+    #[inline]
     pub fn literal(&mut self, s: &str) -> &mut Self {
-        self.buf.push_str(s);
+        self.text.push(s.as_bytes());
         self
     }
 
     /// Appends one interpolated value, escaped when it could be confused with a separator.
+    #[inline]
     pub fn part<P: KeyPart + ?Sized>(&mut self, value: &P) -> &mut Self {
-        let start = self.buf.len();
+        let start = self.text.len();
         let mut w = KeyPartWriter {
-            buf: &mut self.buf,
+            buf: &mut self.text,
             is_none: false,
         };
         value.write_key_part(&mut w);
         if w.is_none {
-            self.buf.truncate(start);
-            self.buf.push_str(NONE_MARKER);
+            self.text.truncate(start);
+            self.text.push(NONE_MARKER.as_bytes());
             return self;
         }
-        let written = &self.buf.as_bytes()[start..];
-        if written.is_empty() || !written.iter().copied().all(is_plain) {
-            let raw = self.buf.split_off(start);
-            self.buf.push('%');
-            for b in raw.bytes() {
-                if is_plain(b) {
-                    self.buf.push(b as char);
-                } else {
-                    // Writing into a String cannot fail.
-                    let _ = write!(self.buf, "%{b:02X}");
-                }
-            }
+        if value.renders_plain() && self.text.len() > start {
+            return self;
+        }
+        let written = &self.text.as_bytes()[start..];
+        if written.is_empty() || !written.iter().all(|&b| is_plain(b)) {
+            self.escape_from(start);
         }
         self
+    }
+
+    /// Rewrites the value from `start` on in place as `%` and its percent-encoding: plain bytes
+    /// stay, any other becomes `%XX`. Walks backwards, so no byte is overwritten before it is read.
+    #[cold]
+    fn escape_from(&mut self, start: usize) {
+        let raw_len = self.text.len() - start;
+        let escaped = self.text.as_bytes()[start..]
+            .iter()
+            .filter(|&&b| !is_plain(b))
+            .count();
+        let new_len = start + 1 + raw_len + 2 * escaped;
+        let bytes = self.text.grow_to(new_len);
+        let mut to = new_len;
+        for from in (start..start + raw_len).rev() {
+            let b = bytes[from];
+            if is_plain(b) {
+                to -= 1;
+                bytes[to] = b;
+            } else {
+                to -= 3;
+                bytes[to..to + 3].copy_from_slice(&[
+                    b'%',
+                    HEX[usize::from(b >> 4)],
+                    HEX[usize::from(b & 15)],
+                ]);
+            }
+        }
+        bytes[start] = b'%';
+    }
+
+    /// The text so far: what L1 is looked up by once [`bound`](Self::bound) applied the length
+    /// rule.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.text.as_bytes()
+    }
+
+    /// Applies the key-length rule in place (see [`bound_key_len`]) for a cache in
+    /// `namespace`: nothing to do for a key of at most `max_len` bytes as stored.
+    #[inline]
+    pub fn bound(&mut self, namespace: &str, max_len: usize) -> &mut Self {
+        let prefix = if namespace.is_empty() {
+            0
+        } else {
+            namespace.len() + 1
+        };
+        if prefix + self.text.len() > max_len {
+            self.bound_long(namespace, max_len);
+        }
+        self
+    }
+
+    #[cold]
+    fn bound_long(&mut self, namespace: &str, max_len: usize) {
+        let bounded = bound_key_len(namespace, self.text.to_string_lossless(), max_len);
+        self.text.replace(bounded);
+    }
+
+    /// The key as rendered so far, owned (after [`bound`](Self::bound), the key L1 and L2 hold).
+    pub fn to_key(&self) -> CacheKey {
+        CacheKey(self.text.to_string_lossless())
     }
 
     /// Finishes a key of a cache in `namespace`, replacing the tail of a key that would be over
     /// `max_len` bytes as stored (`namespace:key`) by a SHA-256 hash of the whole stored key
     /// (never truncating, so two long keys cannot collide).
     pub fn finish(self, namespace: &str, max_len: usize) -> CacheKey {
-        CacheKey(bound_key_len(namespace, self.buf, max_len))
+        CacheKey(bound_key_len(
+            namespace,
+            self.text.to_string_lossless(),
+            max_len,
+        ))
     }
 
     /// Finishes a bare text (a tag), with no length rule.
     pub fn finish_string(self) -> String {
-        self.buf
+        self.text.to_string_lossless()
     }
 }
+
+/// Upper-case hex digits of the percent-encoding.
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 /// Applies the key-length rule to `key` as stored under `namespace` (`namespace:key`, or `key` for
 /// the empty namespace): when that is over `max_len` bytes, `key` becomes a prefix and
@@ -453,6 +595,21 @@ mod tests {
     }
 
     #[test]
+    fn values_escaped_across_the_inline_buffer_render_as_short_ones_do() {
+        // Escaping grows the text in place; here it crosses the stack buffer's end.
+        for len in [1usize, 30, 39, 40, 41, 60, 119, 120, 121, 300] {
+            let value = ":".repeat(len);
+            let mut k = KeyBuilder::new();
+            k.literal(&"p".repeat(80)).literal(":").part(value.as_str());
+            let want = format!("{}:%{}", "p".repeat(80), "%3A".repeat(len));
+            assert_eq!(k.as_bytes(), want.as_bytes(), "{len} colons");
+            // A `None` after a spilled text truncates and marks it as on the stack.
+            k.literal(":").part(&None::<u8>);
+            assert_eq!(k.finish_string(), want + ":%!");
+        }
+    }
+
+    #[test]
     fn bool_and_char_render_their_display_form() {
         assert_eq!(render(&true), "true");
         assert_eq!(render(&false), "false");
@@ -546,6 +703,24 @@ mod tests {
             let mut b = KeyBuilder::bare(8);
             b.part(n.to_string().as_str());
             prop_assert_eq!(a.finish_string(), b.finish_string());
+        }
+
+        /// The hit path's key (rendered on the stack, bounded in place) is the key a miss stores
+        /// and `Cache::invalidate` / `#[invalidates]` remove, short or long, inline or spilled.
+        #[test]
+        fn keys_bounded_in_place_match_finished_keys(
+            ns in "[a-z:]{0,12}",
+            text in "[a-zé:]{0,300}",
+            max_len in 70usize..400,
+        ) {
+            let mut in_place = KeyBuilder::new();
+            in_place.literal(&text).bound(&ns, max_len);
+            let mut finished = KeyBuilder::bare(8);
+            finished.literal(&text);
+            let finished = finished.finish(&ns, max_len);
+            prop_assert_eq!(in_place.as_bytes(), finished.as_str().as_bytes());
+            prop_assert_eq!(in_place.to_key(), finished.clone());
+            prop_assert_eq!(CacheKey::literal(&ns, &text, max_len), finished);
         }
 
         #[test]

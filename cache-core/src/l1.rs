@@ -5,9 +5,11 @@
 
 use crate::log;
 use std::any::Any;
+use std::cell::Cell;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use quick_cache::{sync::Cache as QuickCache, Weighter};
+use quick_cache::{sync::Cache as QuickCache, Equivalent, Weighter};
 
 use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
@@ -25,6 +27,8 @@ pub(crate) struct L1Entry<V: ?Sized = dyn Any + Send + Sync> {
     weight: u64,
     /// Set by the one caller that starts a refresh-ahead reload of this entry.
     refreshing: AtomicBool,
+    /// The key's text (set by [`L1::insert`]): the entry is its own quick_cache key.
+    key: Box<str>,
     value: V,
 }
 
@@ -49,6 +53,7 @@ impl<V> L1Entry<V> {
             tags: tags.into_boxed_slice(),
             weight,
             refreshing: AtomicBool::new(false),
+            key: Box::from(""),
             value,
         }
     }
@@ -106,17 +111,128 @@ pub(crate) enum L1Read<V> {
 #[derive(Clone)]
 struct EntryWeight;
 
-impl Weighter<String, Arc<L1Entry>> for EntryWeight {
-    fn weight(&self, _key: &String, entry: &Arc<L1Entry>) -> u64 {
-        entry.weight
+impl Weighter<StoredKey, ()> for EntryWeight {
+    fn weight(&self, key: &StoredKey, _: &()) -> u64 {
+        key.0.weight
+    }
+}
+
+/// What quick_cache holds: the entry itself, as the key (the value is `()`), equal and hashed by
+/// the key's text. A lookup ([`Probe`]) then reads the entry in place, under the shard's read
+/// lock, and clones only the value out: a hit does not touch the entry's reference count, a
+/// cache line two cores reading one hot key would otherwise both write.
+struct StoredKey(Arc<L1Entry>);
+
+impl PartialEq for StoredKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for StoredKey {}
+
+impl Hash for StoredKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0.key.as_bytes());
+    }
+}
+
+/// A key looked up by its text's bytes, borrowed (from a `CacheKey` or a key rendered on the
+/// stack); hashed as [`StoredKey`] is.
+struct KeyBytes<'a>(&'a [u8]);
+
+impl Hash for KeyBytes<'_> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl Equivalent<StoredKey> for KeyBytes<'_> {
+    #[inline]
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        self.0 == key.0.key.as_bytes()
+    }
+}
+
+/// One entry exactly: its key, and only while it still holds this entry (a newer value may have
+/// replaced it).
+struct ThisEntry<'a>(&'a [u8], &'a Arc<L1Entry>);
+
+impl Hash for ThisEntry<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.0);
+    }
+}
+
+impl Equivalent<StoredKey> for ThisEntry<'_> {
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        self.0 == key.0.key.as_bytes() && Arc::ptr_eq(&key.0, self.1)
+    }
+}
+
+/// `a == b`, without a call to `bcmp` for keys of up to 16 bytes: two overlapping fixed-size
+/// compares.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => a[..4] == b[..4] && a[n - 4..] == b[n - 4..],
+        8..=16 => a[..8] == b[..8] && a[n - 8..] == b[n - 8..],
+        _ => a == b,
+    }
+}
+
+/// The hit path's lookup: quick_cache compares it with the stored key under the shard's read
+/// lock, and on a match it reads the entry there and then, leaving what it found in `found`.
+struct Probe<'a, V> {
+    key: &'a [u8],
+    now: Tick,
+    tags: &'a TagVersions,
+    found: Cell<Option<Result<V, Arc<L1Entry>>>>,
+}
+
+impl<V> Hash for Probe<'_, V> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write(self.key);
+    }
+}
+
+impl<V: Clone + 'static> Equivalent<StoredKey> for Probe<'_, V> {
+    #[inline(always)]
+    fn equivalent(&self, key: &StoredKey) -> bool {
+        let entry = &key.0;
+        if !same_bytes(self.key, entry.key.as_bytes()) {
+            return false;
+        }
+        let now = self.now;
+        let fresh = now < entry.fresh_until
+            && entry.refresh_at.is_none_or(|at| now < at)
+            && self.tags.still_valid(&entry.tags);
+        let found = match entry.value.downcast_ref::<V>() {
+            Some(value) if fresh => Ok(value.clone()),
+            // Not a plain fresh hit: the slow path reads the entry again, outside the lock.
+            _ => Err(entry.clone()),
+        };
+        self.found.set(Some(found));
+        true
     }
 }
 
 /// The in-process layer.
 pub(crate) struct L1 {
-    entries: QuickCache<String, Arc<L1Entry>, EntryWeight>,
+    entries: QuickCache<StoredKey, (), EntryWeight>,
     /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
     weigh_bytes: bool,
+    /// Lookups so far, for the read path's unit tests (how many lookups a call makes).
+    #[cfg(test)]
+    pub(crate) lookups: std::sync::atomic::AtomicU64,
 }
 
 impl L1 {
@@ -132,6 +248,8 @@ impl L1 {
         L1 {
             entries: QuickCache::with_weighter(items, weight_capacity, EntryWeight),
             weigh_bytes,
+            #[cfg(test)]
+            lookups: Default::default(),
         }
     }
 
@@ -149,18 +267,61 @@ impl L1 {
         entry_bytes::<V>(key, heap_bytes(), tags)
     }
 
-    /// Looks `key` up, honouring deadlines and tag versions. A value of another type is a miss.
-    pub(crate) fn get<V: Clone + 'static>(&self, key: &str, tags: &TagVersions) -> L1Read<V> {
-        let Some(entry) = self.entries.get(key) else {
-            return L1Read::Miss;
+    /// Looks `key` (a key's text) up, honouring deadlines and tag versions. A value of another
+    /// type is a miss.
+    pub(crate) fn get<V: Clone + 'static>(&self, key: &[u8], tags: &TagVersions) -> L1Read<V> {
+        match self.get_fresh(key, tags) {
+            Ok(value) => L1Read::Fresh {
+                value,
+                refresh: None,
+            },
+            Err(None) => L1Read::Miss,
+            Err(Some(entry)) => self.read_entry(key, entry, tags),
+        }
+    }
+
+    /// The hit path of a lookup: the value when it is fresh, of type `V`, and not due for
+    /// refresh-ahead; otherwise the entry found (for [`read_entry`](Self::read_entry)), if any.
+    #[inline]
+    pub(crate) fn get_fresh<V: Clone + 'static>(
+        &self,
+        key: &[u8],
+        tags: &TagVersions,
+    ) -> Result<V, Option<Arc<L1Entry>>> {
+        #[cfg(test)]
+        self.lookups
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let probe = Probe {
+            key,
+            now: tick(),
+            tags,
+            found: Cell::new(None),
         };
+        self.entries.get(&probe);
+        match probe.found.into_inner() {
+            Some(Ok(value)) => Ok(value),
+            Some(Err(entry)) => Err(Some(entry)),
+            None => Err(None),
+        }
+    }
+
+    /// What `entry`, found under `key` but not a plain fresh hit, gives: a fresh value due for
+    /// refresh-ahead, a stale one, or a miss (an expired or tag-invalidated entry is dropped).
+    #[cold]
+    pub(crate) fn read_entry<V: Clone + 'static>(
+        &self,
+        key: &[u8],
+        entry: Arc<L1Entry>,
+        tags: &TagVersions,
+    ) -> L1Read<V> {
         let now = tick();
         if now >= entry.stale_until || !tags.still_valid(&entry.tags) {
             self.remove_if_same(key, &entry);
             return L1Read::Miss;
         }
         let Some(value) = entry.value.downcast_ref::<V>() else {
-            tracing::debug!(target: log::CALL, key, "L1 value has another type; treated as a miss");
+            let key = String::from_utf8_lossy(key);
+            tracing::debug!(target: log::CALL, key = &*key, "L1 value has another type; treated as a miss");
             return L1Read::Miss;
         };
         if now < entry.fresh_until {
@@ -176,27 +337,28 @@ impl L1 {
 
     pub(crate) fn insert<V: Send + Sync + 'static>(
         &self,
-        key: String,
+        key: &str,
         entry: L1Entry<V>,
     ) -> Arc<L1Entry> {
+        let mut entry = entry;
+        entry.key = key.into();
         let entry: Arc<L1Entry> = Arc::new(entry);
-        self.entries.insert(key, entry.clone());
+        self.entries.insert(StoredKey(entry.clone()), ());
         entry
     }
 
     /// Removes `key` only if it still holds `entry`.
     pub(crate) fn remove_entry(&self, key: &str, entry: &Arc<L1Entry>) {
-        self.remove_if_same(key, entry);
+        self.remove_if_same(key.as_bytes(), entry);
     }
 
     pub(crate) fn remove(&self, key: &str) {
-        self.entries.remove(key);
+        self.entries.remove(&KeyBytes(key.as_bytes()));
     }
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
-    fn remove_if_same(&self, key: &str, entry: &Arc<L1Entry>) {
-        self.entries
-            .remove_if(key, |current| Arc::ptr_eq(current, entry));
+    fn remove_if_same(&self, key: &[u8], entry: &Arc<L1Entry>) {
+        self.entries.remove(&ThisEntry(key, entry));
     }
 
     pub(crate) fn clear(&self) {
@@ -234,39 +396,46 @@ mod tests {
     }
 
     #[test]
+    fn short_and_long_keys_compare_byte_for_byte() {
+        let text: Vec<u8> = (b'a'..=b'z').chain(b'a'..=b'z').collect();
+        for n in 0..40 {
+            let a = &text[..n];
+            let copy = a.to_vec();
+            assert!(same_bytes(a, &copy), "{n} bytes");
+            for i in 0..n {
+                let mut b = a.to_vec();
+                b[i] = b'#';
+                assert!(!same_bytes(a, &b), "{n} bytes, differing at {i}");
+            }
+            assert!(!same_bytes(a, &text[..n + 1]));
+        }
+    }
+
+    #[test]
     fn fresh_stale_and_expired() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
-        l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
-        l1.insert(
-            "b".into(),
-            entry(2u32, Duration::ZERO, Duration::from_secs(60)),
-        );
-        l1.insert("c".into(), entry(3u32, Duration::ZERO, Duration::ZERO));
+        l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        l1.insert("b", entry(2u32, Duration::ZERO, Duration::from_secs(60)));
+        l1.insert("c", entry(3u32, Duration::ZERO, Duration::ZERO));
         assert!(matches!(
-            l1.get::<u32>("a", &tags),
+            l1.get::<u32>(b"a", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: None
             }
         ));
-        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Stale(2)));
-        assert!(matches!(l1.get::<u32>("c", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
+        assert!(matches!(l1.get::<u32>(b"c", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2, "the expired entry is dropped on read");
     }
 
     #[test]
     fn wrong_type_is_a_miss_not_a_panic() {
         let l1 = L1::new(10, None);
-        l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
         assert!(matches!(
-            l1.get::<String>("a", &TagVersions::default()),
+            l1.get::<String>(b"a", &TagVersions::default()),
             L1Read::Miss
         ));
     }
@@ -281,7 +450,7 @@ mod tests {
             version: tags.current("t"),
         };
         l1.insert(
-            "a".into(),
+            "a",
             L1Entry::new(
                 1u32,
                 Deadlines {
@@ -293,35 +462,26 @@ mod tests {
                 1,
             ),
         );
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { .. }));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Fresh { .. }));
         tags.bump_local("t");
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss));
     }
 
     #[test]
     fn remove_entry_removes_only_the_entry_it_was_given() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
-        let first = l1.insert(
-            "a".into(),
-            entry(1u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        let first = l1.insert("a", entry(1u32, Duration::from_secs(60), Duration::ZERO));
         l1.remove_entry("a", &first);
         assert!(
-            matches!(l1.get::<u32>("a", &tags), L1Read::Miss),
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss),
             "a fill that lost the race with an invalidation is taken out again"
         );
-        let old = l1.insert(
-            "a".into(),
-            entry(2u32, Duration::from_secs(60), Duration::ZERO),
-        );
-        l1.insert(
-            "a".into(),
-            entry(3u32, Duration::from_secs(60), Duration::ZERO),
-        );
+        let old = l1.insert("a", entry(2u32, Duration::from_secs(60), Duration::ZERO));
+        l1.insert("a", entry(3u32, Duration::from_secs(60), Duration::ZERO));
         l1.remove_entry("a", &old);
         assert!(
-            matches!(l1.get::<u32>("a", &tags), L1Read::Fresh { value: 3, .. }),
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Fresh { value: 3, .. }),
             "a newer value that replaced the entry stays"
         );
     }
@@ -339,17 +499,17 @@ mod tests {
                 refresh_at: Some(tick_after(now, refresh_in)),
             };
             let e = L1Entry::new(1u32, deadlines, vec![], 1);
-            l1.insert(key.into(), e);
+            l1.insert(key, e);
         }
         assert!(matches!(
-            l1.get::<u32>("due", &tags),
+            l1.get::<u32>(b"due", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: Some(_)
             }
         ));
         assert!(matches!(
-            l1.get::<u32>("later", &tags),
+            l1.get::<u32>(b"later", &tags),
             L1Read::Fresh {
                 value: 1,
                 refresh: None
@@ -362,20 +522,17 @@ mod tests {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
         for key in ["a", "b", "c"] {
-            l1.insert(
-                key.into(),
-                entry(1u32, Duration::from_secs(60), Duration::ZERO),
-            );
+            l1.insert(key, entry(1u32, Duration::from_secs(60), Duration::ZERO));
         }
         assert_eq!(l1.weight(), 3, "without a budget each entry weighs 1");
         l1.remove("a");
-        assert!(matches!(l1.get::<u32>("a", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2);
         assert_eq!(l1.weight(), 2);
         l1.clear();
         assert_eq!(l1.len(), 0);
         assert_eq!(l1.weight(), 0);
-        assert!(matches!(l1.get::<u32>("b", &tags), L1Read::Miss));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Miss));
     }
 
     #[test]
@@ -467,7 +624,7 @@ mod tests {
                 vec![],
                 w,
             );
-            l1.insert(format!("k{i}"), e);
+            l1.insert(&format!("k{i}"), e);
         }
         assert!(l1.len() < 12, "len {}", l1.len());
         assert_eq!(l1.weight(), l1.len() as u64 * w, "the bytes held");

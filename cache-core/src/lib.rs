@@ -32,6 +32,7 @@ pub mod fingerprint;
 mod invalidation;
 mod journal;
 pub mod key;
+mod key_text;
 mod l1;
 mod l1_budget;
 pub mod l2;

@@ -24,9 +24,9 @@ pub enum Fault {
 
 /// An in-memory L2. Clones share the same store and backplane, like two instances sharing Redis.
 ///
-/// Like `RedisL2`, it applies the namespace it is attached under: it stores cache key `k` of a
-/// cache in namespace `ns` as `ns:k` (`k` in the empty namespace). The first attach binds the
-/// store and every clone of it (as with `RedisL2`, attach one store per namespace).
+/// Like `RedisL2`, it is bound to the namespace of the first cache attached to it (the store and
+/// every clone of it: attach one store per namespace) and receives keys without it; its
+/// [`stored_key`](L2::stored_key) shows a key as `ns:k` (`k` in the empty namespace).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryL2 {
     inner: Arc<Inner>,
@@ -76,15 +76,16 @@ impl MemoryL2 {
     /// The raw bytes under cache key `key` (no namespace, like every other method), bypassing
     /// faults.
     pub fn raw_get(&self, key: &str) -> Option<Vec<u8>> {
-        let key = self.stored_key(key);
-        self.inner.entries.lock().get(&key).map(|(v, _)| v.clone())
+        self.inner.entries.lock().get(key).map(|(v, _)| v.clone())
     }
 
     /// Writes raw bytes under cache key `key` (e.g. a corrupt value), bypassing faults.
     pub fn raw_set(&self, key: &str, value: Vec<u8>) {
         let until = Instant::now() + Duration::from_secs(3600);
-        let key = self.stored_key(key);
-        self.inner.entries.lock().insert(key, (value, until));
+        self.inner
+            .entries
+            .lock()
+            .insert(key.to_owned(), (value, until));
     }
 
     /// Number of stored entries.
@@ -128,7 +129,7 @@ impl MemoryL2 {
 #[async_trait::async_trait]
 impl L2 for MemoryL2 {
     fn attach(&self, namespace: &str, _instance_id: u64, listener: Arc<dyn BackplaneListener>) {
-        // The first attach binds the handle, as `RedisL2` does.
+        // The first attach binds the store, as `RedisL2`'s does.
         let _ = self.inner.namespace.set(namespace.to_owned());
         self.inner.listeners.lock().push(listener);
     }
@@ -143,11 +144,10 @@ impl L2 for MemoryL2 {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, L2Error> {
         self.check().await?;
         self.inner.gets.fetch_add(1, Ordering::SeqCst);
-        let key = self.stored_key(key);
         let mut map = self.inner.entries.lock();
-        match map.get(&key) {
+        match map.get(key) {
             Some((_, until)) if *until <= Instant::now() => {
-                map.remove(&key);
+                map.remove(key);
                 Ok(None)
             }
             Some((v, _)) => Ok(Some(v.clone())),
@@ -166,24 +166,29 @@ impl L2 for MemoryL2 {
         }
         self.inner.sets.fetch_add(1, Ordering::SeqCst);
         let until = Instant::now() + ttl;
-        let key = self.stored_key(key);
-        self.inner.entries.lock().insert(key, (value, until));
+        self.inner
+            .entries
+            .lock()
+            .insert(key.to_owned(), (value, until));
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), L2Error> {
         self.check().await?;
-        let key = self.stored_key(key);
         let mut entries = self.inner.entries.lock();
-        entries.remove(&key);
-        *self.inner.versions.lock().entry(key).or_insert(0) += 1;
+        entries.remove(key);
+        *self
+            .inner
+            .versions
+            .lock()
+            .entry(key.to_owned())
+            .or_insert(0) += 1;
         Ok(())
     }
 
     async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
         let value = self.get(key).await?;
-        let key = self.stored_key(key);
-        let version = self.inner.versions.lock().get(&key).copied().unwrap_or(0);
+        let version = self.inner.versions.lock().get(key).copied().unwrap_or(0);
         Ok((value, version))
     }
 
@@ -202,14 +207,13 @@ impl L2 for MemoryL2 {
                 limit,
             });
         }
-        let key = self.stored_key(key);
         // One lock order (entries, then versions) with `delete`, so check-and-set is atomic.
         let mut entries = self.inner.entries.lock();
-        if self.inner.versions.lock().get(&key).copied().unwrap_or(0) != version {
+        if self.inner.versions.lock().get(key).copied().unwrap_or(0) != version {
             return Ok(false);
         }
         self.inner.sets.fetch_add(1, Ordering::SeqCst);
-        entries.insert(key, (value, Instant::now() + ttl));
+        entries.insert(key.to_owned(), (value, Instant::now() + ttl));
         Ok(true)
     }
 
@@ -247,13 +251,12 @@ impl L2 for MemoryL2 {
 
     async fn try_lock(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, L2Error> {
         self.check().await?;
-        let key = self.stored_key(key);
         let mut locks = self.inner.locks.lock();
         let now = Instant::now();
-        match locks.get(&key) {
+        match locks.get(key) {
             Some((_, until)) if *until > now => Ok(false),
             _ => {
-                locks.insert(key, (token.to_owned(), now + ttl));
+                locks.insert(key.to_owned(), (token.to_owned(), now + ttl));
                 Ok(true)
             }
         }
@@ -261,10 +264,9 @@ impl L2 for MemoryL2 {
 
     async fn unlock(&self, key: &str, token: &str) -> Result<(), L2Error> {
         self.check().await?;
-        let key = self.stored_key(key);
         let mut locks = self.inner.locks.lock();
-        if locks.get(&key).is_some_and(|(t, _)| t == token) {
-            locks.remove(&key);
+        if locks.get(key).is_some_and(|(t, _)| t == token) {
+            locks.remove(key);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use crate::metrics::{self, LoadOutcome};
 
 use crate::cache::Cache;
 use crate::key::CacheKey;
-use crate::l1::{L1Read, RefreshClaim};
+use crate::l1::{L1Entry, L1Read, RefreshClaim};
 use crate::l2_client::{L2Read, WriteIf};
 use crate::load_plan::{LoadPlan, ValueIo};
 use crate::lock::{LockOutcome, LockRequest};
@@ -100,34 +100,56 @@ impl Cache {
         if !opts.l1 {
             return None;
         }
-        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+        match self
+            .inner
+            .l1
+            .get::<V>(key.as_str().as_bytes(), &self.inner.tags)
+        {
             L1Read::Fresh {
                 value,
                 refresh: None,
             } => {
                 Counters::incr(&self.inner.counters.l1_hits);
-                self.trace_l1_hit(key, opts);
+                self.trace_l1_hit(key.as_str().as_bytes(), opts);
                 Some(value)
             }
             _ => None,
         }
     }
 
-    /// The one L1 lookup of a call: counts a hit, claims a due refresh, and hands a miss (with
-    /// any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
-    #[inline]
+    /// The one L1 lookup of a call, by the key's text: counts a hit, claims a due refresh, and
+    /// hands a miss (with any stale value) on to [`load_after_lookup`](Self::load_after_lookup).
+    #[inline(always)]
     pub(crate) fn lookup<V: Clone + Send + Sync + 'static>(
         &self,
-        key: &CacheKey,
+        key: &[u8],
         opts: &EntryOptions,
     ) -> Lookup<V> {
         if !opts.l1 {
             return Lookup::Miss(L1Miss::Absent);
         }
-        match self.inner.l1.get::<V>(key.as_str(), &self.inner.tags) {
+        match self.inner.l1.get_fresh::<V>(key, &self.inner.tags) {
+            Ok(value) => {
+                self.count_l1_hit(key, opts);
+                Lookup::Hit(value)
+            }
+            Err(None) => Lookup::Miss(L1Miss::Absent),
+            Err(Some(entry)) => self.lookup_entry(key, opts, entry),
+        }
+    }
+
+    /// The rest of [`lookup`](Self::lookup) when L1 holds an entry that is not a plain fresh
+    /// hit: refresh-ahead due, stale, expired, or of another type.
+    #[cold]
+    fn lookup_entry<V: Clone + Send + Sync + 'static>(
+        &self,
+        key: &[u8],
+        opts: &EntryOptions,
+        entry: Arc<L1Entry>,
+    ) -> Lookup<V> {
+        match self.inner.l1.read_entry::<V>(key, entry, &self.inner.tags) {
             L1Read::Fresh { value, refresh } => {
-                Counters::incr(&self.inner.counters.l1_hits);
-                self.trace_l1_hit(key, opts);
+                self.count_l1_hit(key, opts);
                 match refresh.and_then(|e| e.claim_refresh()) {
                     Some(claim) => Lookup::Miss(L1Miss::RefreshDue {
                         current: value,
@@ -139,6 +161,13 @@ impl Cache {
             L1Read::Stale(v) => Lookup::Miss(L1Miss::Stale(v)),
             L1Read::Miss => Lookup::Miss(L1Miss::Absent),
         }
+    }
+
+    /// Counts an L1 hit and logs it at TRACE.
+    #[inline(always)]
+    fn count_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
+        Counters::incr(&self.inner.counters.l1_hits);
+        self.trace_l1_hit(key, opts);
     }
 
     /// Gets `key` from L1 or L2, or loads it with `loader` (once per key across concurrent
@@ -156,11 +185,41 @@ impl Cache {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, E>>,
     {
-        match self.lookup::<V>(&key, opts) {
+        match self.lookup::<V>(key.as_str().as_bytes(), opts) {
             Lookup::Hit(value) => Ok(value),
             Lookup::Miss(miss) => {
                 self.load_after_lookup(Call::new(self, key, opts, plan), miss, loader)
                     .await
+            }
+        }
+    }
+
+    /// [`load`](Self::load) of a key given as text (`get_or_load`): a key within the length
+    /// rule is its own text, so L1 is looked up by it as it is and a hit allocates nothing; the
+    /// `CacheKey` is made on a miss.
+    pub(crate) async fn load_text<V, E, F, Fut>(
+        &self,
+        key: &str,
+        opts: &EntryOptions,
+        plan: LoadPlan<'_, V, E>,
+        loader: F,
+    ) -> Result<V, E>
+    where
+        V: Clone + Send + Sync + 'static,
+        E: Send + 'static,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        let ns = &self.inner.namespace;
+        let stored_len = if ns.is_empty() { 0 } else { ns.len() + 1 } + key.len();
+        if stored_len > self.inner.max_key_len {
+            return Box::pin(self.load(self.key(key), opts, plan, loader)).await;
+        }
+        match self.lookup::<V>(key.as_bytes(), opts) {
+            Lookup::Hit(value) => Ok(value),
+            Lookup::Miss(miss) => {
+                let call = Call::new(self, self.key(key), opts, plan);
+                self.load_after_lookup(call, miss, loader).await
             }
         }
     }
@@ -219,13 +278,15 @@ impl Cache {
         };
         let (result, _) = self.lead(&call, guard.as_ref(), loader, start).await;
         if let Some(guard) = guard {
-            let outcome = match &result {
-                Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
-                Err(e) => {
-                    FlightOutcome::Failed(call.plan.share_errors.map(|clone| Mutex::new(clone(e))))
-                }
-            };
-            guard.complete(Arc::new(outcome));
+            // Built (the value copied) only when someone waits for it.
+            guard.complete_with(|| {
+                Arc::new(match &result {
+                    Ok(v) => FlightOutcome::<V, E>::Value(v.clone()),
+                    Err(e) => FlightOutcome::Failed(
+                        call.plan.share_errors.map(|clone| Mutex::new(clone(e))),
+                    ),
+                })
+            });
         }
         result
     }
@@ -249,7 +310,7 @@ impl Cache {
                     // our election: check again, or a second load would run.
                     if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
-                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                            inner.l1.get::<V>(key.as_str().as_bytes(), &inner.tags)
                         {
                             guard.complete(Arc::new(FlightOutcome::<V, E>::Value(value.clone())));
                             self.call_done(key, Outcome::L1Hit);
@@ -296,7 +357,7 @@ impl Cache {
                     tracing::debug!(target: log::CALL, "single-flight leader gone; taking over");
                     if opts.l1 && !call.plan.skip_read {
                         if let L1Read::Fresh { value, .. } =
-                            inner.l1.get::<V>(key.as_str(), &inner.tags)
+                            inner.l1.get::<V>(key.as_str().as_bytes(), &inner.tags)
                         {
                             self.call_done(key, Outcome::L1Hit);
                             return AfterWait::Return(Ok(value));
@@ -547,7 +608,11 @@ impl Cache {
             claim.stored();
         }
         // In-band, the refreshed value (or the current one) is in L1 now.
-        match self.inner.l1.get::<V>(call.key.as_str(), &self.inner.tags) {
+        match self
+            .inner
+            .l1
+            .get::<V>(call.key.as_str().as_bytes(), &self.inner.tags)
+        {
             L1Read::Fresh { value, .. } => Ok(value),
             _ => Ok(current),
         }
@@ -587,26 +652,32 @@ impl Cache {
     /// Logs an L1 hit at TRACE; when TRACE is off for `layercache`, one check of the level and
     /// nothing else (no span, no key rendering, no allocation).
     #[inline(always)]
-    fn trace_l1_hit(&self, key: &CacheKey, opts: &EntryOptions) {
+    fn trace_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
         if tracing::enabled!(target: log::CALL, tracing::Level::TRACE) {
-            log::l1_hit(&self.stored_key(key), opts);
+            self.log_l1_hit(key, opts);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_l1_hit(&self, key: &[u8], opts: &EntryOptions) {
+        log::l1_hit(&self.stored_key(&String::from_utf8_lossy(key)), opts);
     }
 
     /// Records how the call ended on its span (with the key as stored) and logs it at DEBUG.
     fn call_done(&self, key: &CacheKey, outcome: Outcome) {
         if tracing::enabled!(target: log::CALL, tracing::Level::DEBUG) {
-            log::call_done(&self.stored_key(key), outcome);
+            log::call_done(&self.stored_key(key.as_str()), outcome);
         }
     }
 
     /// The key as the L2 stores it (in Redis: `ns:@:rest`), else qualified by the namespace
     /// (`ns:rest`), so logs tell the caches of one process apart.
-    pub(crate) fn stored_key(&self, key: &CacheKey) -> String {
+    pub(crate) fn stored_key(&self, key: &str) -> String {
         match &self.inner.l2 {
-            Some(l2) => l2.client.stored_key(key.as_str()),
-            None if self.inner.namespace.is_empty() => key.as_str().to_owned(),
-            None => format!("{}:{}", self.inner.namespace, key.as_str()),
+            Some(l2) => l2.client.stored_key(key),
+            None if self.inner.namespace.is_empty() => key.to_owned(),
+            None => format!("{}:{}", self.inner.namespace, key),
         }
     }
 
@@ -618,5 +689,35 @@ impl Cache {
             outcome,
             started.elapsed(),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use crate::{Cache, EntryOptions};
+
+    /// L1 lookups `call` makes on `cache`.
+    async fn lookups<F: std::future::Future>(cache: &Cache, call: F) -> u64 {
+        let before = cache.inner.l1.lookups.load(Relaxed);
+        call.await;
+        cache.inner.l1.lookups.load(Relaxed) - before
+    }
+
+    #[tokio::test]
+    async fn a_hit_looks_l1_up_once_and_a_miss_once_plus_the_leaders_recheck() {
+        let cache = Cache::builder().namespace("lookups").build();
+        let opts = EntryOptions::new();
+        let load = || async { Ok::<_, Infallible>(7u32) };
+        let miss = lookups(&cache, cache.get_or_load_local("k", &opts, load)).await;
+        // The call's one lookup; then, elected leader, one check that no leader stored the value
+        // since (else a second load would run).
+        assert_eq!(miss, 2);
+        let hit = lookups(&cache, cache.get_or_load_local("k", &opts, load)).await;
+        assert_eq!(hit, 1);
+        assert_eq!(cache.stats().loads, 1);
+        assert_eq!(cache.stats().l1_hits, 1);
     }
 }

@@ -67,8 +67,9 @@ impl Flight {
     }
 }
 
-/// The flights of the keys that hash to one shard.
-type Shard = Mutex<HashMap<String, Arc<Flight>>>;
+/// The flights of the keys that hash to one shard. The key is shared with the leader's guard
+/// (one allocation per load).
+type Shard = Mutex<HashMap<Arc<str>, Arc<Flight>, foldhash::fast::RandomState>>;
 
 /// The in-flight loads of one cache.
 pub(crate) struct SingleFlight {
@@ -79,8 +80,10 @@ pub(crate) struct SingleFlight {
 /// Held by the one caller that loads a key.
 pub(crate) struct LeaderGuard<'a> {
     owner: &'a SingleFlight,
-    key: String,
+    key: Arc<str>,
     flight: Arc<Flight>,
+    /// Set by `complete`: the flight is out of the map and ended, `Drop` has nothing to do.
+    completed: bool,
 }
 
 /// Held by callers that wait for the leader.
@@ -101,7 +104,9 @@ pub(crate) enum Wait {
 impl Default for SingleFlight {
     fn default() -> Self {
         SingleFlight {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             hasher: Default::default(),
         }
     }
@@ -121,11 +126,13 @@ impl SingleFlight {
             });
         }
         let flight = Arc::new(Flight::new());
-        map.insert(key.to_owned(), flight.clone());
+        let key: Arc<str> = Arc::from(key);
+        map.insert(Arc::clone(&key), flight.clone());
         Join::Leader(LeaderGuard {
             owner: self,
-            key: key.to_owned(),
+            key,
             flight,
+            completed: false,
         })
     }
 
@@ -168,19 +175,35 @@ impl LeaderGuard<'_> {
     }
 
     /// Hands the outcome to every waiter and ends the flight.
-    pub(crate) fn complete(self, outcome: Outcome) {
+    pub(crate) fn complete(mut self, outcome: Outcome) {
         // Remove first, so a caller arriving now starts a new flight and sees the L1 fill.
         self.remove();
         self.flight.end(Some(outcome));
+        self.completed = true;
     }
 
+    /// Like [`complete`](Self::complete), building the outcome only when a waiter can receive
+    /// it: once the flight is out of the map nobody can join it, so when the guard holds its only
+    /// reference there is no waiter (the common, uncontended load) and no copy of the value is
+    /// made. (Dropping the guard then ends the flight for nobody.)
+    pub(crate) fn complete_with(mut self, outcome: impl FnOnce() -> Outcome) {
+        self.remove();
+        // Waiters clone the flight under the shard lock, which `remove` took after them.
+        // (Otherwise nobody waits, nor can any more: there is nothing to end.)
+        if Arc::strong_count(&self.flight) > 1 {
+            self.flight.end(Some(outcome()));
+        }
+        self.completed = true;
+    }
+
+    /// Takes this flight out of the map (one lookup); a newer flight of the key (started after
+    /// an invalidation detached this one) stays.
     fn remove(&self) {
         let mut map = self.owner.shard(&self.key).lock();
-        if map
-            .get(&self.key)
-            .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
-        {
-            map.remove(&self.key);
+        if let Some((key, flight)) = map.remove_entry(&*self.key) {
+            if !Arc::ptr_eq(&flight, &self.flight) {
+                map.insert(key, flight);
+            }
         }
     }
 }
@@ -188,9 +211,11 @@ impl LeaderGuard<'_> {
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
         // Cancelled or panicked before completing: end the flight without an outcome, which
-        // wakes every waiter with `LeaderGone` (a no-op after `complete`).
-        self.remove();
-        self.flight.end(None);
+        // wakes every waiter with `LeaderGone`.
+        if !self.completed {
+            self.remove();
+            self.flight.end(None);
+        }
     }
 }
 
@@ -244,6 +269,24 @@ mod tests {
         };
         assert_eq!(o.downcast_ref::<u32>(), Some(&5));
         assert_eq!(sf.in_flight(), 0);
+
+        // Without waiters the outcome is never built; with one it is.
+        let Join::Leader(g) = sf.join("alone") else {
+            panic!("first is leader")
+        };
+        g.complete_with(|| panic!("built for nobody"));
+        assert_eq!(sf.in_flight(), 0);
+        let Join::Leader(g) = sf.join("watched") else {
+            panic!("first is leader")
+        };
+        let Join::Waiter(w) = sf.join("watched") else {
+            panic!("second waits")
+        };
+        g.complete_with(|| Arc::new(6u32));
+        let Wait::Done(o) = w.wait().await else {
+            panic!("done")
+        };
+        assert_eq!(o.downcast_ref::<u32>(), Some(&6));
     }
 
     #[tokio::test]

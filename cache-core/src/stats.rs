@@ -15,6 +15,7 @@ pub(crate) struct Counter {
 #[repr(align(64))]
 struct Padded(AtomicU64);
 
+#[inline]
 fn stripe() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
@@ -24,6 +25,7 @@ fn stripe() -> usize {
 }
 
 impl Counter {
+    #[inline]
     pub(crate) fn add(&self, n: u64) {
         self.stripes[stripe()].0.fetch_add(n, Relaxed);
     }
@@ -181,6 +183,7 @@ stats! {
 }
 
 impl Counters {
+    #[inline]
     pub(crate) fn incr(counter: &Counter) {
         counter.add(1);
     }

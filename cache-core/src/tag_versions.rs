@@ -29,10 +29,12 @@ impl TagVersions {
     }
 
     /// Whether no tag in `stamps` has moved past the stamped version.
+    #[inline]
     pub(crate) fn still_valid(&self, stamps: &[TagStamp]) -> bool {
-        if stamps.is_empty() {
-            return true;
-        }
+        stamps.is_empty() || self.stamps_valid(stamps)
+    }
+
+    fn stamps_valid(&self, stamps: &[TagStamp]) -> bool {
         let versions = self.versions.read();
         stamps
             .iter()

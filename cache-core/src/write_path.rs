@@ -132,7 +132,7 @@ impl Cache {
         if flight.is_some_and(|f| f.invalidated()) {
             return;
         }
-        let entry = self.inner.l1.insert(key.as_str().to_owned(), entry);
+        let entry = self.inner.l1.insert(key.as_str(), entry);
         if flight.is_some_and(|f| f.invalidated()) {
             self.inner.l1.remove_entry(key.as_str(), &entry);
         }

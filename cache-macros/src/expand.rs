@@ -109,6 +109,10 @@ fn key_fn_name(ident: &Ident) -> Ident {
     format_ident!("__layercache_key_{}", ident.unraw(), span = ident.span())
 }
 
+fn render_key_fn_name(ident: &Ident) -> Ident {
+    format_ident!("__layercache_render_key_{}", ident.unraw())
+}
+
 fn load_fn_name(ident: &Ident) -> Ident {
     format_ident!("__layercache_load_{}", ident.unraw(), span = ident.span())
 }
@@ -196,8 +200,20 @@ impl Cached<'_> {
 
     /// The key builder's call: each parameter by reference, without copying it.
     fn key_call(&self) -> TokenStream {
-        let args: Vec<TokenStream> = self
-            .f
+        self.call(&key_fn_name(self.f.ident()), &self.key_args())
+    }
+
+    /// The key renderer's call: as [`key_call`](Self::key_call), writing into the local `key`.
+    fn render_key_call(&self) -> TokenStream {
+        let key = local("key");
+        let mut args = self.key_args();
+        args.push(quote!(&mut #key));
+        self.call(&render_key_fn_name(self.f.ident()), &args)
+    }
+
+    /// Each parameter by reference, for the key builder and renderer.
+    fn key_args(&self) -> Vec<TokenStream> {
+        self.f
             .params
             .iter()
             .map(|p| {
@@ -208,8 +224,7 @@ impl Cached<'_> {
                     _ => quote!(&#ident),
                 }
             })
-            .collect();
-        self.call(&key_fn_name(self.f.ident()), &args)
+            .collect()
     }
 
     /// The body's call: every parameter moved in, as the caller passed it; in the loader, copies
@@ -263,7 +278,7 @@ impl Cached<'_> {
         let name = self.f.ident().to_string();
         let function = quote!(.function(::core::concat!(::core::module_path!(), "::", #name)));
         quote! {
-            const OPTIONS: ::layercache::__private::EntryOptions =
+            static OPTIONS: ::layercache::__private::EntryOptions =
                 ::layercache::__private::EntryOptions::new() #function #(#durations)* #lock #codec #compress #version;
         }
     }
@@ -285,16 +300,21 @@ impl Cached<'_> {
         let (cache, key) = (local("cache"), local("key"));
         let options_const = self.options_const();
         let is_async = self.f.is_async();
-        let dot_await = is_async.then(|| quote!(.await));
         let condition = self.args.condition.as_ref().map(|c| {
             let body = self.load_call(false);
+            let body_call = if is_async {
+                quote!(::layercache::__private::boxed(#body).await)
+            } else {
+                body
+            };
             quote! {
                 if !(#c) {
-                    return #body #dot_await;
+                    return #body_call;
                 }
             }
         });
         let key_call = self.key_call();
+        let render_key_call = self.render_key_call();
         let plan::Plan {
             statements: plan,
             options,
@@ -320,16 +340,29 @@ impl Cached<'_> {
         let hit = local("hit");
         let miss = local("miss");
         // A plain `fn` hands the key to `load_blocking`, which looks L1 up itself.
-        let key_or_miss = if is_async { &miss } else { &key };
-        let call = if self.f.output.is_result() {
-            quote!(#load(&#cache, #key_or_miss, #options, #plan_v, || #body) #dot_await)
+        let key_or_miss = &key;
+        let loader = if self.f.output.is_result() {
+            quote!(|| #body)
         } else {
-            quote! {
-                ::layercache::__private::unwrap_infallible(
-                    #load(&#cache, #key_or_miss, #options, #plan_v, || #infallible(#body)) #dot_await,
-                )
+            quote!(|| #infallible(#body))
+        };
+        let finish = |result: TokenStream| {
+            if self.f.output.is_result() {
+                result
+            } else {
+                quote!(::layercache::__private::unwrap_infallible(#result))
             }
         };
+        let call = finish(quote!(#load(&#cache, #key_or_miss, #options, #plan_v, #loader)));
+        let mode = local("mode");
+        let load_result = finish(quote! {
+            ::layercache::__private::boxed(async {
+                #plan
+                let #plan_v = ::layercache::__private::with_mode(#plan_v, &#mode);
+                #load(&#cache, #miss, #options, #plan_v, #loader).await
+            })
+            .await
+        });
         let (value_ty, _) = self.value_and_error();
         let hit_fn = quote_spanned!(ret_span=> ::layercache::__private::hit::<#value_ty>);
         let hit_value = if self.f.output.is_result() {
@@ -339,7 +372,6 @@ impl Cached<'_> {
         };
         // `layercache::refresh` / `bypass`: this call takes the mode, so its body's calls run
         // normally; the guard gives it back when the call ends.
-        let mode = local("mode");
         let bypass_body = self.load_call(false);
         if !is_async {
             // A plain `fn` has no task for `refresh` / `bypass` to mark.
@@ -358,16 +390,26 @@ impl Cached<'_> {
             let #mode = ::layercache::__private::take_mode();
             if ::layercache::__private::bypassed(&#mode) {
                 let span = ::layercache::__private::bypass_span(&OPTIONS, || #key_call);
-                return ::layercache::__private::in_span(#bypass_body, span).await;
+                return ::layercache::__private::in_span(
+                    ::layercache::__private::boxed(#bypass_body),
+                    span,
+                )
+                .await;
             }
-            let (#cache, #key) = #key_call;
-            let #miss = match #hit_fn(&#cache, #key, &OPTIONS, &#mode) {
-                ::core::result::Result::Ok(#hit) => return #hit_value,
-                ::core::result::Result::Err(#miss) => #miss,
+            // The key is rendered on the stack, in a block of its own: it is gone before the
+            // first await, so the future does not hold it.
+            let (#cache, #miss) = {
+                let mut #key = ::layercache::__private::KeyBuilder::new();
+                let #cache = #render_key_call;
+                match #hit_fn(&#cache, &#key, &OPTIONS, &#mode) {
+                    ::core::result::Result::Ok(#hit) => return #hit_value,
+                    ::core::result::Result::Err(#miss) => (#cache, #miss),
+                }
             };
-            #plan
-            let #plan_v = ::layercache::__private::with_mode(#plan_v, &#mode);
-            #call
+            // The load is boxed, with its plan: the function's future holds only the arguments,
+            // the cache, the mode and a pointer, so a hit moves and drops a small future; a miss
+            // pays one allocation among the many of a load.
+            #load_result
         }};
         quote!(#(#attrs)* #vis #sig #block)
     }
@@ -375,7 +417,7 @@ impl Cached<'_> {
     fn key_fn(&self) -> TokenStream {
         let f = self.f;
         let item = &f.item;
-        let cfgs = item.attrs.iter().filter(|a| is_cfg(a));
+        let cfgs: Vec<&Attribute> = item.attrs.iter().filter(|a| is_cfg(a)).collect();
         let vis = &item.vis;
         let name = key_fn_name(f.ident());
         // With `cache = expr`, the reference parameters and `self` are borrowed for `'__cache`, so
@@ -459,18 +501,40 @@ impl Cached<'_> {
             Some(t) => t.render_calls(),
             None => self.default_key(),
         };
+        let render_name = render_key_fn_name(f.ident());
+        let params: Vec<TokenStream> = params.collect();
+        let args: Vec<TokenStream> = f
+            .params
+            .iter()
+            .map(|p| p.ident.to_token_stream())
+            .chain(std::iter::once(quote!(&mut #key)))
+            .collect();
+        let render_call = self.call(&render_name, &args);
         // Each parameter by reference as declared (`String` gives `&String`: `clippy::ptr_arg`).
+        // The renderer writes into the caller's `KeyBuilder` (on its stack): a hit allocates
+        // nothing. The key builder proper (`#[invalidates]` calls it) owns its key.
         quote! {
+            #(#cfgs)*
+            #[doc(hidden)]
+            #[allow(unused_variables, clippy::needless_lifetimes, clippy::ptr_arg)]
+            #[inline]
+            #vis fn #render_name #generics (#receiver #(#params,)* #key: &mut ::layercache::__private::KeyBuilder)
+                -> ::layercache::__private::CacheRef<#cache_lifetime> #where_clause
+            {
+                let #cache = #cache_expr;
+                #key #render;
+                ::layercache::__private::end_key(&#cache, #key);
+                #cache
+            }
             #(#cfgs)*
             #[doc(hidden)]
             #[allow(unused_variables, clippy::needless_lifetimes, clippy::ptr_arg)]
             #vis fn #name #generics (#receiver #(#params),*)
                 -> (::layercache::__private::CacheRef<#cache_lifetime>, ::layercache::__private::CacheKey) #where_clause
             {
-                let #cache = #cache_expr;
-                let mut #key = ::layercache::__private::key_builder(&#cache);
-                #key #render;
-                let #key = ::layercache::__private::finish_key(&#cache, #key);
+                let mut #key = ::layercache::__private::KeyBuilder::new();
+                let #cache = #render_call;
+                let #key = ::layercache::__private::owned_key(&#key);
                 (#cache, #key)
             }
         }

@@ -208,7 +208,9 @@ impl RedisL2Builder {
             .collect::<Result<Vec<_>, _>>()?;
 
         let runtime = LayerRuntime::start().map_err(RedisL2Error::Runtime)?;
-        let connection = runtime.enter(self.connect(&clients)).await?;
+        let connection = runtime
+            .enter(self.connect(&clients, runtime.handle()))
+            .await?;
         if let SharedConnection::Single(kept) = &connection {
             runtime.spawn(std::sync::Arc::clone(kept).keep());
         }
@@ -226,7 +228,7 @@ impl RedisL2Builder {
         runtime.enter(probe.run(namespace, keys_known)).await?;
         let probe_at_attach = (!keys_known).then_some(probe);
         let slot_ranges = match &connection {
-            SharedConnection::Cluster(_) => {
+            SharedConnection::Cluster(..) => {
                 runtime
                     .enter(slot_ranges(&connection, self.connect_timeout))
                     .await
@@ -267,8 +269,13 @@ impl RedisL2Builder {
         Client::open(url).map_err(invalid)
     }
 
-    /// Opens the shared connection and proves it works with a `PING`.
-    async fn connect(&self, clients: &[Client]) -> Result<SharedConnection, RedisL2Error> {
+    /// Opens the shared connection (its drivers on the layer's runtime, `home`) and proves it
+    /// works with a `PING`.
+    async fn connect(
+        &self,
+        clients: &[Client],
+        home: &tokio::runtime::Handle,
+    ) -> Result<SharedConnection, RedisL2Error> {
         let timeout = self.connect_timeout;
         match (&self.topology, clients) {
             (Topology::Single(url), [client]) => {
@@ -291,6 +298,7 @@ impl RedisL2Builder {
                     KeepSettings {
                         timeout,
                         health_interval: self.health_interval,
+                        home: home.clone(),
                     },
                 );
                 Ok(SharedConnection::Single(kept))
@@ -321,7 +329,7 @@ impl RedisL2Builder {
                 ping(&mut connection, timeout)
                     .await
                     .map_err(|e| connect_error(first, e))?;
-                Ok(SharedConnection::Cluster(connection))
+                Ok(SharedConnection::Cluster(connection, home.clone()))
             }
             (Topology::Single(url), _) => Err(RedisL2Error::Config(format!(
                 "one client expected for {}",

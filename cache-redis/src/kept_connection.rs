@@ -7,18 +7,33 @@
 //! keeper `PING` at once; a connection that does not answer within the connect timeout is dropped,
 //! calls fail fast meanwhile, and new connections are tried with several attempts in flight
 //! ([`hedged`]), so the first one started after the link heals wins.
+//!
+//! That connection's driver runs on the layer's own runtime thread, so a call made from a task
+//! of another runtime would hand its request to that thread and be woken from it: two thread
+//! wake-ups per call. A caller's runtime therefore gets a connection of its own ([`Local`]),
+//! opened in the background on that runtime the first time it calls, so that its driver is
+//! polled next to the caller's task; until it is open, and whenever it fails, calls take the
+//! layer's connection. A local connection is forgotten when its runtime shuts down (a task of
+//! that runtime notices), when a command on it fails on the socket, when it does not answer the
+//! keeper's `PING`, and whenever the layer's own connection is replaced: the layer never depends
+//! on a caller's runtime staying alive.
 
 use cache_core::log;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Client, Cmd, Pipeline, RedisError, RedisResult, Value};
-use tokio::sync::Notify;
+use tokio::runtime::{Handle, Id};
+use tokio::sync::{oneshot, Notify};
 
 use crate::hedged;
+use crate::runtime;
+
+/// How long a runtime whose local connection could not be opened keeps using the layer's.
+const LOCAL_RETRY: Duration = Duration::from_secs(1);
 
 /// How the keeper checks the connection.
 pub(crate) struct KeepSettings {
@@ -26,6 +41,8 @@ pub(crate) struct KeepSettings {
     pub(crate) timeout: Duration,
     /// How often an idle connection is checked.
     pub(crate) health_interval: Duration,
+    /// The layer's own runtime, where the kept connection's driver runs.
+    pub(crate) home: Handle,
 }
 
 /// The connection and what keeps it healthy.
@@ -34,6 +51,13 @@ pub(crate) struct KeptConnection {
     config: AsyncConnectionConfig,
     /// `None` while reconnecting: calls fail at once instead of waiting on a dead link.
     current: RwLock<Option<MultiplexedConnection>>,
+    /// The layer's own runtime: `current`'s driver runs there, and calls that use `current`
+    /// are polled in its context.
+    home: Handle,
+    /// Connections whose drivers run on callers' runtimes, one per runtime.
+    locals: RwLock<Vec<Local>>,
+    /// Names each [`Local`] entry, so a stale clean-up never removes a newer one.
+    next_token: AtomicU64,
     /// Woken when a command went unanswered or failed on the socket.
     suspect: Notify,
     /// How many times the connection came back after being lost.
@@ -58,6 +82,9 @@ impl KeptConnection {
             client,
             config,
             current: RwLock::new(Some(connection)),
+            home: settings.home,
+            locals: RwLock::new(Vec::new()),
+            next_token: AtomicU64::new(0),
             suspect: Notify::new(),
             recovered: AtomicU64::new(0),
             timeout: settings.timeout,
@@ -74,29 +101,109 @@ impl KeptConnection {
         self.db
     }
 
-    /// Sends one command; an unanswered or failed one wakes the keeper.
-    pub(crate) async fn send(&self, cmd: &Cmd) -> RedisResult<Value> {
-        let mut connection = self.connection()?;
-        let watch = Unanswered(Some(&self.suspect));
-        let reply = connection.send_packed_command(cmd).await;
-        self.answered(watch, &reply);
-        reply
+    /// Sends one command, on the caller's runtime's connection when it has one; an unanswered
+    /// or failed one wakes the keeper.
+    pub(crate) async fn send(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
+        match self.route()? {
+            Route::Local(mut connection, token) => {
+                let watch = Unanswered(Some(&self.suspect));
+                let reply = connection.send_packed_command(cmd).await;
+                self.answered(watch, &reply, Some(token));
+                reply
+            }
+            Route::Home(mut connection) => {
+                let watch = Unanswered(Some(&self.suspect));
+                let home = self.home.clone();
+                let reply = runtime::on(home, connection.send_packed_command(cmd)).await;
+                self.answered(watch, &reply, None);
+                reply
+            }
+        }
     }
 
     /// Sends a pipeline; like [`send`](Self::send).
     pub(crate) async fn send_pipeline(
-        &self,
+        self: &Arc<Self>,
         pipeline: &Pipeline,
         offset: usize,
         count: usize,
     ) -> RedisResult<Vec<Value>> {
-        let mut connection = self.connection()?;
+        let (mut connection, token) = match self.route()? {
+            Route::Local(connection, token) => (connection, Some(token)),
+            Route::Home(connection) => (connection, None),
+        };
         let watch = Unanswered(Some(&self.suspect));
-        let reply = connection
-            .send_packed_commands(pipeline, offset, count)
-            .await;
-        self.answered(watch, &reply);
+        let send = connection.send_packed_commands(pipeline, offset, count);
+        let reply = match token {
+            Some(_) => send.await,
+            None => runtime::on(self.home.clone(), send).await,
+        };
+        self.answered(watch, &reply, token);
         reply
+    }
+
+    /// The connection a call from here uses: the current runtime's own when it is open, else
+    /// the layer's (and the current runtime's is opened in the background).
+    fn route(self: &Arc<Self>) -> RedisResult<Route> {
+        if let Ok(caller) = Handle::try_current() {
+            let id = caller.id();
+            if id != self.home.id() {
+                if let Some((connection, token)) = self.local(id, &caller) {
+                    return Ok(Route::Local(connection, token));
+                }
+            }
+        }
+        self.connection().map(Route::Home)
+    }
+
+    /// Runtime `id`'s open connection; starts opening one when it has none (only while the
+    /// layer's own connection is up: a local one is never opened to a server that is away).
+    fn local(self: &Arc<Self>, id: Id, caller: &Handle) -> Option<(MultiplexedConnection, u64)> {
+        let now = Instant::now();
+        {
+            let locals = self.locals.read();
+            match locals.iter().find(|l| l.runtime == id).map(|l| &l.state) {
+                Some(LocalState::Open(connection, token)) => {
+                    return Some((connection.clone(), *token))
+                }
+                Some(LocalState::Opening) => return None,
+                Some(LocalState::Failed(at)) if now < *at + LOCAL_RETRY => return None,
+                Some(LocalState::Failed(_)) | None => {}
+            }
+        }
+        if self.current.read().is_none() {
+            return None;
+        }
+        let mut locals = self.locals.write();
+        match locals.iter_mut().find(|l| l.runtime == id) {
+            Some(Local {
+                state: state @ LocalState::Failed(_),
+                ..
+            }) => *state = LocalState::Opening,
+            // Another caller of this runtime got here first.
+            Some(_) => return None,
+            None => locals.push(Local {
+                runtime: id,
+                state: LocalState::Opening,
+                token: self.next_token.fetch_add(1, Ordering::Relaxed),
+                stop: None,
+            }),
+        }
+        let token = locals.iter().find(|l| l.runtime == id).map(|l| l.token)?;
+        drop(locals);
+        let (stop, stopped) = oneshot::channel();
+        let opener = Opener {
+            kept: Arc::downgrade(self),
+            runtime: id,
+            token,
+        };
+        drop(caller.spawn(opener.run(stop, stopped)));
+        None
+    }
+
+    /// Forgets the local connection named `token` (its runtime may open a new one).
+    fn forget_local(&self, token: u64) {
+        self.locals.write().retain(|l| l.token != token);
     }
 
     fn connection(&self) -> RedisResult<MultiplexedConnection> {
@@ -109,12 +216,46 @@ impl KeptConnection {
         }
     }
 
-    fn answered<T>(&self, mut watch: Unanswered<'_>, reply: &RedisResult<T>) {
+    fn answered<T>(&self, mut watch: Unanswered<'_>, reply: &RedisResult<T>, local: Option<u64>) {
         watch.0 = None;
         if let Err(e) = reply {
             if e.is_io_error() || e.is_unrecoverable_error() {
+                // A local connection that failed on its socket (or whose runtime is going away)
+                // is not used again; its runtime falls back to the layer's.
+                if let Some(token) = local {
+                    self.forget_local(token);
+                }
                 self.suspect.notify_one();
             }
+        }
+    }
+
+    /// `PING`s every open local connection at once and forgets those that do not answer.
+    async fn check_locals(&self) {
+        let open: Vec<(MultiplexedConnection, u64)> = self
+            .locals
+            .read()
+            .iter()
+            .filter_map(|l| match &l.state {
+                LocalState::Open(connection, token) => Some((connection.clone(), *token)),
+                _ => None,
+            })
+            .collect();
+        let pings = open.into_iter().map(|(mut connection, token)| async move {
+            let ping = redis::cmd("PING");
+            match tokio::time::timeout(self.timeout, connection.send_packed_command(&ping)).await {
+                Ok(Ok(_)) => None,
+                Ok(Err(e)) if !e.is_io_error() && !e.is_unrecoverable_error() => None,
+                _ => Some(token),
+            }
+        });
+        for token in futures_util::future::join_all(pings)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            tracing::debug!(target: log::REDIS, "a caller runtime's Redis connection stopped answering; dropped");
+            self.forget_local(token);
         }
     }
 
@@ -126,6 +267,7 @@ impl KeptConnection {
             let Ok(mut connection) = self.connection() else {
                 continue;
             };
+            self.check_locals().await;
             let ping = redis::cmd("PING");
             match tokio::time::timeout(self.timeout, connection.send_packed_command(&ping)).await {
                 Ok(Ok(_)) => continue,
@@ -139,6 +281,8 @@ impl KeptConnection {
                 ),
             }
             *self.current.write() = None;
+            // Callers' connections go to the same server: they are opened again once it is back.
+            self.locals.write().clear();
             let fresh = self.reconnect().await;
             *self.current.write() = Some(fresh);
             self.recovered.fetch_add(1, Ordering::AcqRel);
@@ -175,6 +319,96 @@ impl KeptConnection {
         match tokio::time::timeout(self.timeout, open).await {
             Ok(result) => result,
             Err(_) => Err(crate::builder::timed_out()),
+        }
+    }
+}
+
+/// Where one call goes.
+enum Route {
+    /// The connection of the caller's runtime (its token).
+    Local(MultiplexedConnection, u64),
+    /// The layer's own connection.
+    Home(MultiplexedConnection),
+}
+
+/// A connection whose driver runs on a caller's runtime.
+struct Local {
+    runtime: Id,
+    state: LocalState,
+    token: u64,
+    /// Dropped with the entry: ends the task that watches the runtime.
+    stop: Option<oneshot::Sender<()>>,
+}
+
+enum LocalState {
+    /// Being opened by a task of its runtime; calls use the layer's connection meanwhile.
+    Opening,
+    /// Open; the token names the entry.
+    Open(MultiplexedConnection, u64),
+    /// Could not be opened (at that time); tried again after [`LOCAL_RETRY`].
+    Failed(Instant),
+}
+
+/// The task, on a caller's runtime, that opens that runtime's connection (its driver is spawned
+/// there) and then stays until the entry is forgotten or the runtime shuts down (which drops it,
+/// and with it the entry).
+struct Opener {
+    kept: Weak<KeptConnection>,
+    runtime: Id,
+    token: u64,
+}
+
+impl Opener {
+    async fn run(self, stop: oneshot::Sender<()>, stopped: oneshot::Receiver<()>) {
+        // Dropped with this task, also mid-attempt when the runtime shuts down.
+        let mut forget = ForgetOnDrop {
+            kept: Some(self.kept.clone()),
+            token: self.token,
+        };
+        let opened = match self.kept.upgrade() {
+            Some(kept) => kept.attempt().await,
+            None => return,
+        };
+        let Some(kept) = self.kept.upgrade() else {
+            return;
+        };
+        {
+            let mut locals = kept.locals.write();
+            let Some(entry) = locals.iter_mut().find(|l| l.token == self.token) else {
+                // Forgotten while opening (the layer's connection was replaced).
+                return;
+            };
+            match opened {
+                Ok(connection) => {
+                    tracing::debug!(target: log::REDIS, runtime = %self.runtime, "Redis connection opened for a caller runtime");
+                    entry.state = LocalState::Open(connection, self.token);
+                    entry.stop = Some(stop);
+                }
+                Err(e) => {
+                    tracing::debug!(target: log::REDIS, error = %e, "cannot open a Redis connection for a caller runtime; using the layer's");
+                    // Kept as failed, so this runtime's calls do not retry at once.
+                    entry.state = LocalState::Failed(Instant::now());
+                    forget.kept = None;
+                    return;
+                }
+            }
+        }
+        drop(kept);
+        // Ends when the entry (holding `stop`) is forgotten; dropped with the runtime.
+        let _ = stopped.await;
+    }
+}
+
+/// Forgets a local connection when its runtime's task ends or is dropped.
+struct ForgetOnDrop {
+    kept: Option<Weak<KeptConnection>>,
+    token: u64,
+}
+
+impl Drop for ForgetOnDrop {
+    fn drop(&mut self) {
+        if let Some(kept) = self.kept.as_ref().and_then(Weak::upgrade) {
+            kept.forget_local(self.token);
         }
     }
 }

@@ -137,45 +137,34 @@ impl RedisL2 {
         })
     }
 
-    /// Runs one command on the shared connection, inside the layer's runtime.
+    /// Runs one command on the shared connection (which polls it where its driver lives).
     async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        let reply: Value = self
-            .inner
-            .runtime
-            .enter(cmd.query_async(&mut connection))
-            .await
-            .map_err(classify)?;
+        let reply: Value = cmd.query_async(&mut connection).await.map_err(classify)?;
         redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
-    /// Runs one script on the shared connection, inside the layer's runtime.
+    /// Runs one script on the shared connection.
     async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, L2Error> {
         let mut connection = self.inner.connection.clone();
-        let reply: Value = self
-            .inner
-            .runtime
-            .enter(invocation.invoke_async(&mut connection))
+        let reply: Value = invocation
+            .invoke_async(&mut connection)
             .await
             .map_err(classify)?;
         redis::from_redis_value(reply).map_err(unreadable_reply)
     }
 
-    /// Runs `work` on a clone of the shared connection, inside the layer's runtime.
+    /// Runs `work` on a clone of the shared connection.
     async fn on_connection<T, F, Fut>(&self, work: F) -> Result<T, L2Error>
     where
         F: FnOnce(SharedConnection) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
         let connection = self.inner.connection.clone();
-        self.inner
-            .runtime
-            .enter(work(connection))
-            .await
-            .map_err(classify)
+        work(connection).await.map_err(classify)
     }
 
     /// Writes a record in `generation`: unconditionally (moving the key's version), or only
@@ -223,10 +212,8 @@ impl RedisL2 {
             return Ok(generation);
         }
         let backplane = &self.inner.backplane;
-        let connection = &self.inner.connection;
-        self.inner
-            .runtime
-            .enter(backplane.read_generation(connection, space))
+        backplane
+            .read_generation(&self.inner.connection, space)
             .await
             .map_err(classify)
     }
@@ -236,10 +223,20 @@ impl RedisL2 {
     async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
         let generation = self.generation(space).await?;
         let limit = read::record_limit(self.inner.settings.policy.max_value_size);
-        let mut invocation = self.inner.bounded_get.key(space.data_key(key));
-        invocation.arg(limit).arg(read::HEADER_LEN - 1);
-        let reply: Value = self.invoke(&invocation).await?;
-        let mut record = match read::stored(reply)? {
+        let data_key = space.data_key(key);
+        let end = read::first_read_end(limit);
+        let mut first = redis::cmd("GETRANGE");
+        first.arg(&data_key).arg(0).arg(end);
+        let stored = match read::first_read(self.query(&first).await?, end)? {
+            Some(stored) => stored,
+            None => {
+                // Longer than the first read: read it again, bounded on the server.
+                let mut invocation = self.inner.bounded_get.key(data_key);
+                invocation.arg(limit).arg(read::HEADER_LEN - 1);
+                read::stored(self.invoke(&invocation).await?)?
+            }
+        };
+        let mut record = match stored {
             Stored::Missing => return Ok(None),
             Stored::Record(bytes) => record::parse(bytes),
             Stored::Oversized { len, header } => {
@@ -373,6 +370,11 @@ impl L2 for RedisL2 {
         let mut invocation = self.inner.lease_record.key(space.data_key(key));
         invocation.arg(px(self.inner.settings.tombstone_ttl));
         let version: u64 = self.invoke(&invocation).await?;
+        if version == 0 {
+            // Not missing but an empty foreign string (the first read cannot tell them apart; the
+            // lease script can): handed on like any foreign value, to be counted and overwritten.
+            return Ok((Some(Vec::new()), record::token(epoch, 0)));
+        }
         Ok((None, record::token(epoch, version)))
     }
 

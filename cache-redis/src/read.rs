@@ -2,12 +2,19 @@
 //!
 //! A plain `GET` hands back whatever is stored, so a huge value planted under a cache key (by a
 //! bug elsewhere, or on purpose) would cross the wire and sit in memory before any size check.
-//! [`BOUNDED_GET`] checks the length on the server, in the same round trip.
+//! A read is therefore a `GETRANGE` of the first [`FIRST_READ`] bytes + 1 (never more than the
+//! limit + 1), one plain command with no script for the server to run: a record that fits is read
+//! whole. Only a longer one is read again with [`BOUNDED_GET`], which checks its length on the
+//! server in the same round trip.
 
 use cache_core::L2Error;
 use redis::Value;
 
 use crate::error::unreadable_reply;
+
+/// Records up to this long (header included) are read by one `GETRANGE`; longer ones take a
+/// second round trip through [`BOUNDED_GET`].
+pub(crate) const FIRST_READ: usize = 16 * 1024;
 
 /// Longest record header (`V`, 16 digits, `:`, 16 digits, `:`; see `record.rs`): an oversized
 /// record's header still says its version.
@@ -39,6 +46,26 @@ pub(crate) fn record_limit(max_value_size: usize) -> usize {
     max_value_size.saturating_add(HEADER_LEN)
 }
 
+/// The inclusive end offset of the first read (`GETRANGE key 0 end`) under record limit
+/// `limit`: [`FIRST_READ`] or the limit, whichever is smaller. It returns `end + 1` bytes only
+/// for a longer record.
+pub(crate) fn first_read_end(limit: usize) -> usize {
+    FIRST_READ.min(limit)
+}
+
+/// What the first read (up to `end`, see [`first_read_end`]) found: the record, when it is
+/// whole (so within the limit); `None` when it is longer (read it with [`BOUNDED_GET`]).
+pub(crate) fn first_read(reply: Value, end: usize) -> Result<Option<Stored>, L2Error> {
+    match reply {
+        // A missing key reads as empty (and no record of this layer is empty).
+        Value::BulkString(bytes) if bytes.is_empty() => Ok(Some(Stored::Missing)),
+        Value::BulkString(bytes) if bytes.len() <= end => Ok(Some(Stored::Record(bytes))),
+        Value::BulkString(_) => Ok(None),
+        Value::Nil => Ok(Some(Stored::Missing)),
+        other => Err(unreadable_reply(format!("{other:?}"))),
+    }
+}
+
 /// Reads [`BOUNDED_GET`]'s reply.
 pub(crate) fn stored(reply: Value) -> Result<Stored, L2Error> {
     match reply {
@@ -59,6 +86,32 @@ pub(crate) fn stored(reply: Value) -> Result<Stored, L2Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_first_read_is_whole_missing_or_too_short() {
+        let end = first_read_end(record_limit(1 << 20));
+        assert_eq!(end, FIRST_READ);
+        assert_eq!(first_read_end(100), 100, "never past the limit");
+        assert_eq!(
+            first_read(Value::BulkString(Vec::new()), end).unwrap(),
+            Some(Stored::Missing)
+        );
+        assert_eq!(first_read(Value::Nil, end).unwrap(), Some(Stored::Missing));
+        let fits = vec![b'V'; end];
+        assert_eq!(
+            first_read(Value::BulkString(fits.clone()), end).unwrap(),
+            Some(Stored::Record(fits))
+        );
+        // `GETRANGE 0 end` returns end + 1 bytes only for a longer record.
+        assert_eq!(
+            first_read(Value::BulkString(vec![b'V'; end + 1]), end).unwrap(),
+            None
+        );
+        assert!(matches!(
+            first_read(Value::Int(1), end),
+            Err(L2Error::Refused(_))
+        ));
+    }
 
     #[test]
     fn replies_are_records_misses_or_oversized_headers() {

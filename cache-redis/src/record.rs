@@ -14,7 +14,7 @@
 //! meanwhile: a missing record refuses every conditional store.
 //!
 //! Keeping version and generation in the value's own string keeps every operation on one key:
-//! plain `GET` on the read path and check-and-set scripts that are safe in a Cluster; and an
+//! a plain `GETRANGE` on the read path and check-and-set scripts that are safe in a Cluster; and an
 //! invalidation hits the one record every instance reads, whatever generation each believes in.
 //!
 //! The version handed to the cache ([`token`]) is the key's version (53 bits) with the low 11

@@ -3,10 +3,12 @@
 //! redis-rs spawns a driver task for every connection on whichever tokio runtime is current when
 //! the connection is made or remade. A connection made inside a `#[tokio::test]` dies with that
 //! test's runtime, and every later call through it fails. The layer therefore owns a small
-//! current-thread runtime on a thread of its own, and polls every Redis future inside that
-//! runtime's context ([`OnRuntime`]): connections, reconnections, their drivers and timers all
-//! belong to the layer's runtime, while the caller's task still does the awaiting (no hop
-//! through a spawned task on the hot path).
+//! current-thread runtime on a thread of its own: its own connection, reconnections, their
+//! drivers and the background tasks belong to it, and a call that uses that connection is polled
+//! inside its context ([`OnRuntime`]). Handing each request to a driver on another thread costs
+//! two thread wake-ups per call, so a single server's calls from a caller's runtime go over a
+//! connection whose driver runs on that runtime instead (see `kept_connection.rs`); the layer's
+//! thread is the fallback, and what keeps the layer working when that runtime is gone.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,10 +50,12 @@ impl LayerRuntime {
 
     /// Wraps `future` so that it is polled inside this runtime's context.
     pub(crate) fn enter<F: Future>(&self, future: F) -> OnRuntime<F> {
-        OnRuntime {
-            handle: self.handle.clone(),
-            future,
-        }
+        on(self.handle.clone(), future)
+    }
+
+    /// This runtime's handle.
+    pub(crate) fn handle(&self) -> &Handle {
+        &self.handle
     }
 
     /// Spawns a background task on this runtime.
@@ -80,6 +84,11 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
     }
+}
+
+/// Wraps `future` so that it is polled inside the context of the runtime of `handle`.
+pub(crate) fn on<F: Future>(handle: Handle, future: F) -> OnRuntime<F> {
+    OnRuntime { handle, future }
 }
 
 impl<F: Future> Future for OnRuntime<F> {

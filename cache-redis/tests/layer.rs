@@ -646,6 +646,57 @@ async fn concurrent_callers_share_one_connection() {
     for t in tasks {
         t.await.unwrap();
     }
-    // One data connection + one subscription + redis-cli.
-    assert_eq!(server.connected_clients(), 3);
+    // The layer's own data connection, the one this runtime's callers share (opened in the
+    // background on their first call), the subscription and redis-cli: 32 callers, one
+    // connection.
+    eventually(WAIT, "this runtime's connection is open", || async {
+        server.connected_clients() == 4
+    })
+    .await;
+    assert_eq!(server.connected_clients(), 4);
+}
+
+/// Calls of `command` the server has run (from `INFO commandstats`).
+fn calls_of(server: &RedisServer, command: &str) -> u64 {
+    let stats = server.cli(&["INFO", "commandstats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_read_is_one_plain_command_unless_the_record_is_long() {
+    let server = RedisServer::start();
+    let ns = namespace("one-command");
+    // Nothing in the background: the permission check runs at connect (namespace known), no
+    // subscription, no generation polling during the test.
+    let layer = RedisL2::builder(server.url())
+        .namespace(ns.as_str())
+        .backplane(false)
+        .health_interval(Duration::from_secs(600))
+        .build()
+        .await
+        .unwrap();
+    layer.attach(&ns, 1, Recorder::new());
+    layer
+        .set("small", vec![7; 300], Duration::from_secs(60))
+        .await
+        .unwrap();
+    let long = vec![8; 20 * 1024];
+    layer
+        .set("long", long.clone(), Duration::from_secs(60))
+        .await
+        .unwrap();
+    let (getrange, evalsha) = (calls_of(&server, "getrange"), calls_of(&server, "evalsha"));
+    let (value, _) = layer.get_versioned("small").await.unwrap();
+    assert_eq!(value, Some(vec![7; 300]));
+    assert_eq!(calls_of(&server, "getrange"), getrange + 1);
+    assert_eq!(calls_of(&server, "evalsha"), evalsha, "no script on a hit");
+    // A record longer than the first read is read again, bounded on the server, and whole.
+    let (value, _) = layer.get_versioned("long").await.unwrap();
+    assert_eq!(value, Some(long));
+    // (More than once the first time: the script is loaded on its first use.)
+    assert!(calls_of(&server, "evalsha") > evalsha);
 }

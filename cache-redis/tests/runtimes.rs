@@ -203,3 +203,62 @@ fn replay_of_failed_invalidations_survives_the_runtime_that_started_it() {
         assert_eq!(v, "new", "the old K came back from L2");
     });
 }
+
+/// A caller's runtime gets a connection of its own (its driver runs next to the callers, with
+/// no hop to the layer's thread), opened on its first call; when that runtime shuts down, the
+/// connection closes and the layer serves the next runtime as before.
+#[test]
+fn a_callers_runtime_gets_its_own_connection_until_it_shuts_down() {
+    let server = RedisServer::start();
+    let ns = namespace("runtimes-own");
+    let key = "k".to_owned();
+    let layer = runtime().block_on(async {
+        let layer = RedisL2::builder(server.url())
+            .backplane(false)
+            .build()
+            .await
+            .unwrap();
+        layer.attach(&ns, 1, Recorder::new());
+        // The layer's own connection and redis-cli.
+        eventually(WAIT, "only the layer's connection", || async {
+            server.connected_clients() == 2
+        })
+        .await;
+        layer
+    });
+
+    let callers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    callers.block_on(async {
+        layer
+            .set(&key, b"v".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        eventually(WAIT, "this runtime's own connection", || async {
+            server.connected_clients() == 3
+        })
+        .await;
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (layer, key) = (layer.clone(), key.clone());
+                tokio::spawn(async move { layer.get(&key).await.unwrap() })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().as_deref(), Some(&b"v"[..]));
+        }
+        assert_eq!(server.connected_clients(), 3, "16 callers, one connection");
+    });
+    callers.shutdown_timeout(Duration::from_secs(1));
+
+    runtime().block_on(async {
+        eventually(WAIT, "the dead runtime's connection closed", || async {
+            server.connected_clients() == 2
+        })
+        .await;
+        assert_eq!(layer.get(&key).await.unwrap().as_deref(), Some(&b"v"[..]));
+    });
+}
