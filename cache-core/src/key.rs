@@ -609,6 +609,25 @@ mod tests {
         }
     }
 
+    /// `renders_plain` only lets the renderer skip its scan (`false` is always correct), so no
+    /// rendering shows it; the hit path relies on it for integer key parts, also behind a pointer.
+    #[test]
+    fn integers_are_plain_also_behind_pointers_and_options() {
+        use std::sync::Arc;
+        fn plain<P: KeyPart + ?Sized>(value: &P) -> bool {
+            value.renders_plain()
+        }
+        assert!(plain(&7u64) && plain(&-3i32));
+        assert!(plain(&&7u64), "&T");
+        assert!(plain(&&mut 7u64), "&mut T");
+        assert!(plain(&Box::new(7u64)), "Box<T>");
+        assert!(plain(&Arc::new(7u64)), "Arc<T>");
+        assert!(plain(&Some(7u64)), "Some");
+        assert!(!plain(&None::<u64>), "None renders as the marker");
+        assert!(!plain("7") && !plain(&"7") && !plain(&Box::<str>::from("7")));
+        assert!(!plain(&Some("7")) && !plain(&true));
+    }
+
     #[test]
     fn bool_and_char_render_their_display_form() {
         assert_eq!(render(&true), "true");
