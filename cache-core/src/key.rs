@@ -626,6 +626,17 @@ mod tests {
         assert!(!plain(&None::<u64>), "None renders as the marker");
         assert!(!plain("7") && !plain(&"7") && !plain(&Box::<str>::from("7")));
         assert!(!plain(&Some("7")) && !plain(&true));
+
+        /// Claims to be plain but writes nothing: the empty value is still escaped.
+        struct EmptyButPlain;
+        impl KeyPart for EmptyButPlain {
+            fn write_key_part(&self, _out: &mut KeyPartWriter<'_>) {}
+            fn renders_plain(&self) -> bool {
+                true
+            }
+        }
+        assert_eq!(render(&EmptyButPlain), render(""), "empty renders as `%`");
+        assert_eq!(render(""), "%");
     }
 
     #[test]
