@@ -507,6 +507,27 @@ mod tests {
     }
 
     #[test]
+    fn bounding_in_place_agrees_with_finish_at_the_limit() {
+        // Stored as `ns:` + text: 1023, 1024 (kept), 1025, 1026 bytes (hashed), also without a
+        // namespace; the random cases of `keys_bounded_in_place_match_finished_keys` rarely land
+        // on the limit itself.
+        for (ns, prefix) in [("ns", 3), ("", 0)] {
+            for stored in 1023..=1026 {
+                let text = "k".repeat(stored - prefix);
+                let mut in_place = KeyBuilder::new();
+                in_place.literal(&text).bound(ns, 1024);
+                let expected = bound_key_len(ns, text.clone(), 1024);
+                assert_eq!(
+                    in_place.to_key().as_str(),
+                    expected,
+                    "{ns:?}, {stored} bytes"
+                );
+                assert_eq!(expected == text, stored <= 1024, "{ns:?}, {stored} bytes");
+            }
+        }
+    }
+
+    #[test]
     fn long_keys_are_hashed_not_truncated() {
         let a = bound_key_len("", "k".repeat(2000) + "a", 1024);
         let b = bound_key_len("", "k".repeat(2000) + "b", 1024);
