@@ -518,6 +518,46 @@ mod tests {
     }
 
     #[test]
+    fn a_key_inserted_again_replaces_its_entry() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        for v in [1u32, 2, 3] {
+            l1.insert("a", entry(v, Duration::from_secs(60), Duration::ZERO));
+        }
+        l1.insert("b", entry(4u32, Duration::from_secs(60), Duration::ZERO));
+        assert_eq!(l1.len(), 2, "one entry per key");
+        assert!(matches!(
+            l1.get::<u32>(b"a", &tags),
+            L1Read::Fresh { value: 3, .. }
+        ));
+        l1.remove("a");
+        assert!(
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss),
+            "no older copy left"
+        );
+    }
+
+    #[test]
+    fn remove_takes_out_its_own_key_only() {
+        // Enough keys that lookups meet other keys with the same hash-table tag: `remove` must
+        // compare the text, not take the first candidate.
+        let l1 = L1::new(4096, None);
+        let tags = TagVersions::default();
+        let keys: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+        for k in &keys {
+            l1.insert(k, entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        }
+        assert_eq!(l1.len(), keys.len());
+        for k in keys.iter().step_by(2) {
+            l1.remove(k);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let kept = matches!(l1.get::<u32>(k.as_bytes(), &tags), L1Read::Fresh { .. });
+            assert_eq!(kept, i % 2 == 1, "{k}");
+        }
+    }
+
+    #[test]
     fn remove_and_clear_drop_entries() {
         let l1 = L1::new(10, None);
         let tags = TagVersions::default();
