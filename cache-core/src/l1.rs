@@ -428,6 +428,18 @@ mod tests {
         assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
         assert!(matches!(l1.get::<u32>(b"c", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2, "the expired entry is dropped on read");
+        // Strictly past a deadline (not only at it): the hit path's own checks agree.
+        l1.insert(
+            "d",
+            entry(4u32, Duration::from_secs(10), Duration::from_secs(60)),
+        );
+        crate::clock::test_clock::advance(Duration::from_secs(20));
+        assert!(matches!(l1.get::<u32>(b"d", &tags), L1Read::Stale(4)));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
+        assert!(matches!(
+            l1.get::<u32>(b"a", &tags),
+            L1Read::Fresh { value: 1, .. }
+        ));
     }
 
     #[test]
@@ -513,6 +525,15 @@ mod tests {
             L1Read::Fresh {
                 value: 1,
                 refresh: None
+            }
+        ));
+        // Strictly past the refresh time, still fresh: due.
+        crate::clock::test_clock::advance(Duration::from_secs(40));
+        assert!(matches!(
+            l1.get::<u32>(b"later", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: Some(_)
             }
         ));
     }
