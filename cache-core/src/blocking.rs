@@ -82,32 +82,39 @@ mod tests {
         let cache = Cache::builder().build();
         let loads = Arc::new(AtomicUsize::new(0));
         let barrier = Arc::new(Barrier::new(8));
-        let handles: Vec<_> = (0..8)
-            .map(|_| {
-                let (cache, loads, barrier) = (cache.clone(), loads.clone(), barrier.clone());
-                std::thread::spawn(move || {
-                    barrier.wait();
-                    let key = cache.finish_key({
-                        let mut k = cache.key_builder();
-                        k.literal("k");
-                        k
-                    });
-                    load_blocking(
-                        &cache,
-                        key,
-                        &EntryOptions::new(),
-                        LoadPlan::<u32, ()>::local(),
-                        || {
-                            loads.fetch_add(1, Ordering::SeqCst);
-                            std::thread::sleep(Duration::from_millis(50));
-                            Ok(7)
-                        },
-                    )
-                })
-            })
-            .collect();
-        for h in handles {
-            assert_eq!(h.join().ok(), Some(Ok(7)));
+        let (done, results) = std::sync::mpsc::channel();
+        for _ in 0..8 {
+            let (cache, loads, barrier, done) =
+                (cache.clone(), loads.clone(), barrier.clone(), done.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let key = cache.finish_key({
+                    let mut k = cache.key_builder();
+                    k.literal("k");
+                    k
+                });
+                let out = load_blocking(
+                    &cache,
+                    key,
+                    &EntryOptions::new(),
+                    LoadPlan::<u32, ()>::local(),
+                    || {
+                        loads.fetch_add(1, Ordering::SeqCst);
+                        // Keeps the load in flight so the other threads wait on it; a late
+                        // thread hits L1 instead, and the count below holds either way.
+                        std::thread::sleep(Duration::from_millis(50));
+                        Ok(7)
+                    },
+                );
+                let _ = done.send(out);
+            });
+        }
+        drop(done);
+        for _ in 0..8 {
+            // A generous deadline instead of `join`: a lost wake-up fails the test rather than
+            // parking its threads (and the suite) forever.
+            let out = results.recv_timeout(Duration::from_secs(60));
+            assert_eq!(out, Ok(Ok(7)), "every thread gets the one load's value");
         }
         assert_eq!(loads.load(Ordering::SeqCst), 1);
     }

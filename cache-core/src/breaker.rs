@@ -128,10 +128,13 @@ mod tests {
     #[test]
     fn each_domain_opens_alone() {
         let b = Breakers::new(3, 1, Duration::from_secs(3600));
+        assert!(!b.any_open(), "all closed at the start");
         assert_eq!(b.of(1).on_failure(), Tripped::Opened);
         assert!(!b.of(1).allow() && !b.of(4).allow(), "4 wraps to 1");
         assert!(b.of(0).allow() && b.of(2).allow());
         assert!(b.any_open());
+        b.of(4).on_success();
+        assert!(!b.any_open(), "closed again once its domain answers");
         assert!(
             Breakers::new(0, 1, Duration::ZERO).of(7).allow(),
             "at least one"

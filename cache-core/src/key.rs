@@ -507,6 +507,27 @@ mod tests {
     }
 
     #[test]
+    fn bounding_in_place_agrees_with_finish_at_the_limit() {
+        // Stored as `ns:` + text: 1023, 1024 (kept), 1025, 1026 bytes (hashed), also without a
+        // namespace; the random cases of `keys_bounded_in_place_match_finished_keys` rarely land
+        // on the limit itself.
+        for (ns, prefix) in [("ns", 3), ("", 0)] {
+            for stored in 1023..=1026 {
+                let text = "k".repeat(stored - prefix);
+                let mut in_place = KeyBuilder::new();
+                in_place.literal(&text).bound(ns, 1024);
+                let expected = bound_key_len(ns, text.clone(), 1024);
+                assert_eq!(
+                    in_place.to_key().as_str(),
+                    expected,
+                    "{ns:?}, {stored} bytes"
+                );
+                assert_eq!(expected == text, stored <= 1024, "{ns:?}, {stored} bytes");
+            }
+        }
+    }
+
+    #[test]
     fn long_keys_are_hashed_not_truncated() {
         let a = bound_key_len("", "k".repeat(2000) + "a", 1024);
         let b = bound_key_len("", "k".repeat(2000) + "b", 1024);
@@ -607,6 +628,36 @@ mod tests {
             k.literal(":").part(&None::<u8>);
             assert_eq!(k.finish_string(), want + ":%!");
         }
+    }
+
+    /// `renders_plain` only lets the renderer skip its scan (`false` is always correct), so no
+    /// rendering shows it; the hit path relies on it for integer key parts, also behind a pointer.
+    #[test]
+    fn integers_are_plain_also_behind_pointers_and_options() {
+        use std::sync::Arc;
+        fn plain<P: KeyPart + ?Sized>(value: &P) -> bool {
+            value.renders_plain()
+        }
+        assert!(plain(&7u64) && plain(&-3i32));
+        assert!(plain(&&7u64), "&T");
+        assert!(plain(&&mut 7u64), "&mut T");
+        assert!(plain(&Box::new(7u64)), "Box<T>");
+        assert!(plain(&Arc::new(7u64)), "Arc<T>");
+        assert!(plain(&Some(7u64)), "Some");
+        assert!(!plain(&None::<u64>), "None renders as the marker");
+        assert!(!plain("7") && !plain(&"7") && !plain(&Box::<str>::from("7")));
+        assert!(!plain(&Some("7")) && !plain(&true));
+
+        /// Claims to be plain but writes nothing: the empty value is still escaped.
+        struct EmptyButPlain;
+        impl KeyPart for EmptyButPlain {
+            fn write_key_part(&self, _out: &mut KeyPartWriter<'_>) {}
+            fn renders_plain(&self) -> bool {
+                true
+            }
+        }
+        assert_eq!(render(&EmptyButPlain), render(""), "empty renders as `%`");
+        assert_eq!(render(""), "%");
     }
 
     #[test]

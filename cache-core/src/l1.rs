@@ -428,6 +428,18 @@ mod tests {
         assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
         assert!(matches!(l1.get::<u32>(b"c", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2, "the expired entry is dropped on read");
+        // Strictly past a deadline (not only at it): the hit path's own checks agree.
+        l1.insert(
+            "d",
+            entry(4u32, Duration::from_secs(10), Duration::from_secs(60)),
+        );
+        crate::clock::test_clock::advance(Duration::from_secs(20));
+        assert!(matches!(l1.get::<u32>(b"d", &tags), L1Read::Stale(4)));
+        assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Stale(2)));
+        assert!(matches!(
+            l1.get::<u32>(b"a", &tags),
+            L1Read::Fresh { value: 1, .. }
+        ));
     }
 
     #[test]
@@ -515,6 +527,55 @@ mod tests {
                 refresh: None
             }
         ));
+        // Strictly past the refresh time, still fresh: due.
+        crate::clock::test_clock::advance(Duration::from_secs(40));
+        assert!(matches!(
+            l1.get::<u32>(b"later", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: Some(_)
+            }
+        ));
+    }
+
+    #[test]
+    fn a_key_inserted_again_replaces_its_entry() {
+        let l1 = L1::new(10, None);
+        let tags = TagVersions::default();
+        for v in [1u32, 2, 3] {
+            l1.insert("a", entry(v, Duration::from_secs(60), Duration::ZERO));
+        }
+        l1.insert("b", entry(4u32, Duration::from_secs(60), Duration::ZERO));
+        assert_eq!(l1.len(), 2, "one entry per key");
+        assert!(matches!(
+            l1.get::<u32>(b"a", &tags),
+            L1Read::Fresh { value: 3, .. }
+        ));
+        l1.remove("a");
+        assert!(
+            matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss),
+            "no older copy left"
+        );
+    }
+
+    #[test]
+    fn remove_takes_out_its_own_key_only() {
+        // Enough keys that lookups meet other keys with the same hash-table tag: `remove` must
+        // compare the text, not take the first candidate.
+        let l1 = L1::new(4096, None);
+        let tags = TagVersions::default();
+        let keys: Vec<String> = (0..1000).map(|i| format!("key:{i}")).collect();
+        for k in &keys {
+            l1.insert(k, entry(1u32, Duration::from_secs(60), Duration::ZERO));
+        }
+        assert_eq!(l1.len(), keys.len());
+        for k in keys.iter().step_by(2) {
+            l1.remove(k);
+        }
+        for (i, k) in keys.iter().enumerate() {
+            let kept = matches!(l1.get::<u32>(k.as_bytes(), &tags), L1Read::Fresh { .. });
+            assert_eq!(kept, i % 2 == 1, "{k}");
+        }
     }
 
     #[test]
@@ -524,11 +585,14 @@ mod tests {
         for key in ["a", "b", "c"] {
             l1.insert(key, entry(1u32, Duration::from_secs(60), Duration::ZERO));
         }
+        assert_eq!(l1.weight(), 3, "without a budget each entry weighs 1");
         l1.remove("a");
         assert!(matches!(l1.get::<u32>(b"a", &tags), L1Read::Miss));
         assert_eq!(l1.len(), 2);
+        assert_eq!(l1.weight(), 2);
         l1.clear();
         assert_eq!(l1.len(), 0);
+        assert_eq!(l1.weight(), 0);
         assert!(matches!(l1.get::<u32>(b"b", &tags), L1Read::Miss));
     }
 
@@ -589,6 +653,11 @@ mod tests {
             base + 40,
             "value size"
         );
+        assert_eq!(
+            l1.weigh::<[u8; 41]>("kkkk", || 0, &[]),
+            base + 3 + 40,
+            "key and value bytes add up"
+        );
         assert_eq!(l1.weigh::<u8>("k", || 500, &[]), base + 500, "heap bytes");
         let one_tag = l1.weigh::<u8>("k", || 0, &[stamp("ab")]);
         assert!(one_tag > base + 2, "a tag costs its text and more");
@@ -619,5 +688,7 @@ mod tests {
             l1.insert(&format!("k{i}"), e);
         }
         assert!(l1.len() < 12, "len {}", l1.len());
+        assert_eq!(l1.weight(), l1.len() as u64 * w, "the bytes held");
+        assert!(l1.weight() <= 10_000, "within the budget");
     }
 }

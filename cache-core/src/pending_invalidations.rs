@@ -149,6 +149,51 @@ mod tests {
     }
 
     #[test]
+    fn entry_gives_the_latest_sequence_number_and_the_failed_flag() {
+        let j = PendingInvalidations::new(10);
+        assert_eq!(j.entry(&key("a")), None, "not pending");
+        j.add(key("b"));
+        j.add(key("a"));
+        let (seq, failed) = j.entry(&key("a")).expect("pending");
+        assert!(!failed, "no attempt has failed yet");
+        assert_eq!(
+            j.snapshot()[1],
+            (key("a"), seq, false),
+            "what the replay confirms with"
+        );
+        assert!(seq > j.entry(&key("b")).expect("pending").0, "added later");
+        j.add(key("a"));
+        assert!(
+            j.entry(&key("a")).expect("pending").0 > seq,
+            "a new addition, a new number"
+        );
+    }
+
+    #[test]
+    fn a_failure_is_marked_only_on_the_addition_it_belongs_to() {
+        let j = PendingInvalidations::new(10);
+        j.add(key("a"));
+        let (old, _) = j.entry(&key("a")).expect("pending");
+        j.add(key("a"));
+        let (new, _) = j.entry(&key("a")).expect("pending");
+        j.mark_failed(&key("a"), old);
+        assert_eq!(
+            j.entry(&key("a")),
+            Some((new, false)),
+            "an attempt on the older addition says nothing about the newer one"
+        );
+        j.mark_failed(&key("a"), new);
+        assert_eq!(j.entry(&key("a")), Some((new, true)));
+        j.add(key("a"));
+        assert!(
+            j.entry(&key("a")).expect("pending").1,
+            "added again after a failure: its success will count as a replay"
+        );
+        j.mark_failed(&key("never-added"), 1);
+        assert_eq!(j.entry(&key("never-added")), None);
+    }
+
+    #[test]
     fn clear_is_replayed_first() {
         let j = PendingInvalidations::new(10);
         j.add(key("a"));

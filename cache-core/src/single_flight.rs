@@ -260,7 +260,11 @@ mod tests {
             panic!("second waits")
         };
         g.complete(Arc::new(5u32));
-        let Wait::Done(o) = w.wait().await else {
+        // Bounded, so a lost wake-up fails the test instead of hanging it.
+        let Wait::Done(o) = tokio::time::timeout(Duration::from_secs(10), w.wait())
+            .await
+            .expect("the waiter is woken")
+        else {
             panic!("done")
         };
         assert_eq!(o.downcast_ref::<u32>(), Some(&5));
@@ -279,7 +283,10 @@ mod tests {
             panic!("second waits")
         };
         g.complete_with(|| Arc::new(6u32));
-        let Wait::Done(o) = w.wait().await else {
+        let Wait::Done(o) = tokio::time::timeout(Duration::from_secs(10), w.wait())
+            .await
+            .expect("the waiter is woken")
+        else {
             panic!("done")
         };
         assert_eq!(o.downcast_ref::<u32>(), Some(&6));
