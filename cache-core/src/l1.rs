@@ -14,7 +14,9 @@ use quick_cache::{sync::Cache as QuickCache, Equivalent, Weighter};
 use crate::clock::{tick, Tick};
 use crate::envelope::TagStamp;
 use crate::l1_budget::{entry_bytes, BudgetPlan};
+use crate::l1_front;
 use crate::shim::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicU64;
 use crate::tag_versions::TagVersions;
 
 /// One cached value and its deadlines. The value is the last field, so a typed entry coerces to
@@ -60,6 +62,12 @@ impl<V> L1Entry<V> {
 }
 
 impl L1Entry {
+    /// Whether this entry was stored under `key` (a key's text).
+    #[inline(always)]
+    pub(crate) fn has_key(&self, key: &[u8]) -> bool {
+        same_bytes(key, self.key.as_bytes())
+    }
+
     /// Claims the refresh-ahead reload of this entry: `Some` for exactly one caller until the
     /// claim is dropped without [`RefreshClaim::stored`].
     pub(crate) fn claim_refresh(self: &Arc<Self>) -> Option<RefreshClaim> {
@@ -118,9 +126,10 @@ impl Weighter<StoredKey, ()> for EntryWeight {
 }
 
 /// What quick_cache holds: the entry itself, as the key (the value is `()`), equal and hashed by
-/// the key's text. A lookup ([`Probe`]) then reads the entry in place, under the shard's read
-/// lock, and clones only the value out: a hit does not touch the entry's reference count, a
-/// cache line two cores reading one hot key would otherwise both write.
+/// the key's text. A lookup ([`Probe`]) takes the entry out of the shard it matched in; a
+/// thread's repeated hits then find it in that thread's front (`l1_front.rs`) without taking the
+/// shard's lock or touching the entry's reference count, cache lines two cores reading one hot
+/// key would otherwise both write.
 struct StoredKey(Arc<L1Entry>);
 
 impl PartialEq for StoredKey {
@@ -188,51 +197,65 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
-/// The hit path's lookup: quick_cache compares it with the stored key under the shard's read
-/// lock, and on a match it reads the entry there and then, leaving what it found in `found`.
-struct Probe<'a, V> {
+/// The hit path's lookup in quick_cache: compared with the stored key under the shard's read
+/// lock; on a match it leaves the entry in `found` (the checks and the value's clone happen
+/// after the lock is released).
+struct Probe<'a> {
     key: &'a [u8],
-    now: Tick,
-    tags: &'a TagVersions,
-    found: Cell<Option<Result<V, Arc<L1Entry>>>>,
+    found: Cell<Option<Arc<L1Entry>>>,
 }
 
-impl<V> Hash for Probe<'_, V> {
+impl Hash for Probe<'_> {
     #[inline]
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write(self.key);
     }
 }
 
-impl<V: Clone + 'static> Equivalent<StoredKey> for Probe<'_, V> {
+impl Equivalent<StoredKey> for Probe<'_> {
     #[inline(always)]
     fn equivalent(&self, key: &StoredKey) -> bool {
-        let entry = &key.0;
-        if !same_bytes(self.key, entry.key.as_bytes()) {
+        if !key.0.has_key(self.key) {
             return false;
         }
-        let now = self.now;
-        let fresh = now < entry.fresh_until
-            && entry.refresh_at.is_none_or(|at| now < at)
-            && self.tags.still_valid(&entry.tags);
-        let found = match entry.value.downcast_ref::<V>() {
-            Some(value) if fresh => Ok(value.clone()),
-            // Not a plain fresh hit: the slow path reads the entry again, outside the lock.
-            _ => Err(entry.clone()),
-        };
-        self.found.set(Some(found));
+        self.found.set(Some(key.0.clone()));
         true
     }
 }
 
+/// The value of `entry` when it is a plain fresh hit at `now`: of type `V`, fresh, not due for
+/// refresh-ahead, and none of its tags invalidated.
+#[inline(always)]
+fn fresh_value<V: Clone + 'static>(entry: &L1Entry, now: Tick, tags: &TagVersions) -> Option<V> {
+    let fresh = now < entry.fresh_until
+        && entry.refresh_at.is_none_or(|at| now < at)
+        && tags.still_valid(&entry.tags);
+    if !fresh {
+        return None;
+    }
+    entry.value.downcast_ref::<V>().cloned()
+}
+
+/// Distinct for every L1 ever built in this process: the front tells their entries apart by it
+/// (an address could be reused by a later L1).
+static NEXT_L1_ID: AtomicU64 = AtomicU64::new(1);
+
 /// The in-process layer.
 pub(crate) struct L1 {
     entries: QuickCache<StoredKey, (), EntryWeight>,
+    /// This L1 among all (see [`NEXT_L1_ID`]).
+    id: u64,
+    /// Bumped after every change to `entries`: an entry a thread's front remembered at another
+    /// epoch may have been replaced or removed since (see `l1_front.rs`).
+    epoch: AtomicU64,
     /// With a byte budget, entries weigh their estimated bytes; otherwise 1 each.
     weigh_bytes: bool,
     /// Lookups so far, for the read path's unit tests (how many lookups a call makes).
     #[cfg(test)]
     pub(crate) lookups: std::sync::atomic::AtomicU64,
+    /// Lookups that went to quick_cache (not answered by the thread's front), for unit tests.
+    #[cfg(test)]
+    pub(crate) probes: std::sync::atomic::AtomicU64,
 }
 
 impl L1 {
@@ -247,9 +270,13 @@ impl L1 {
         };
         L1 {
             entries: QuickCache::with_weighter(items, weight_capacity, EntryWeight),
+            id: NEXT_L1_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            epoch: AtomicU64::new(0),
             weigh_bytes,
             #[cfg(test)]
             lookups: Default::default(),
+            #[cfg(test)]
+            probes: Default::default(),
         }
     }
 
@@ -291,18 +318,46 @@ impl L1 {
         #[cfg(test)]
         self.lookups
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Read before the lookup: a change after this read bumps the epoch, so an entry
+        // remembered under it is never used once the change is visible.
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        let now = tick();
+        if let Some(value) = l1_front::read(self.id, epoch, key, |e| fresh_value(e, now, tags)) {
+            return Ok(value);
+        }
         let probe = Probe {
             key,
-            now: tick(),
-            tags,
             found: Cell::new(None),
         };
+        #[cfg(test)]
+        self.probes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.entries.get(&probe);
-        match probe.found.into_inner() {
-            Some(Ok(value)) => Ok(value),
-            Some(Err(entry)) => Err(Some(entry)),
-            None => Err(None),
+        let Some(entry) = probe.found.into_inner() else {
+            return Err(None);
+        };
+        match fresh_value(&entry, now, tags) {
+            Some(value) => {
+                if self.may_remember(&entry) {
+                    l1_front::remember(self.id, epoch, key, &entry);
+                }
+                Ok(value)
+            }
+            None => Err(Some(entry)),
         }
+    }
+
+    /// Whether a thread's front may keep `entry`: with a byte budget, only light entries.
+    #[inline]
+    fn may_remember(&self, entry: &L1Entry) -> bool {
+        !self.weigh_bytes || entry.weight <= l1_front::MAX_WEIGHT
+    }
+
+    /// After a change to `entries`: entries the fronts remembered before it are not used again.
+    #[inline]
+    fn changed(&self) {
+        self.epoch
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// What `entry`, found under `key` but not a plain fresh hit, gives: a fresh value due for
@@ -344,6 +399,7 @@ impl L1 {
         entry.key = key.into();
         let entry: Arc<L1Entry> = Arc::new(entry);
         self.entries.insert(StoredKey(entry.clone()), ());
+        self.changed();
         entry
     }
 
@@ -354,15 +410,18 @@ impl L1 {
 
     pub(crate) fn remove(&self, key: &str) {
         self.entries.remove(&KeyBytes(key.as_bytes()));
+        self.changed();
     }
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
     fn remove_if_same(&self, key: &[u8], entry: &Arc<L1Entry>) {
         self.entries.remove(&ThisEntry(key, entry));
+        self.changed();
     }
 
     pub(crate) fn clear(&self) {
         self.entries.clear();
+        self.changed();
     }
 
     pub(crate) fn len(&self) -> usize {

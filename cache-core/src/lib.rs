@@ -35,6 +35,7 @@ pub mod key;
 mod key_text;
 mod l1;
 mod l1_budget;
+mod l1_front;
 pub mod l2;
 mod l2_client;
 mod load_plan;

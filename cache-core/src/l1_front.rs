@@ -1,0 +1,341 @@
+//! L1's front: per thread, the entries this thread hit last, so that a repeated hit reads no
+//! shared lock.
+//!
+//! A hit through quick_cache takes its shard's read lock: two atomic writes to a word every
+//! core reading that shard shares, which is what two threads on one hot key fight over. The
+//! front is a small direct-mapped table per thread (allocated on the thread's first hit) that
+//! holds the entries found by the thread's last hits. It never decides alone: an entry found
+//! here counts only while its L1 has not changed since it was put here (the L1's `epoch`,
+//! bumped after every insert, remove and clear), and the caller still checks its deadlines and
+//! tags. A lookup here writes nothing shared.
+//!
+//! What it costs: each thread keeps up to [`SLOTS`] entries alive after L1 dropped them (an
+//! eviction, an invalidation, a `clear`, or the cache itself dropped) until a later hit
+//! replaces them or the thread exits. With a byte budget, only entries of up to
+//! [`MAX_WEIGHT`] bytes enter the front, so the memory it keeps beyond the budget stays small.
+
+use std::cell::RefCell;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use crate::l1::L1Entry;
+
+/// Entries per thread. A power of two (the slot is taken from the hash's top bits).
+pub(crate) const SLOTS: usize = 256;
+/// log2 of [`SLOTS`].
+const SLOT_BITS: u32 = SLOTS.trailing_zeros();
+/// With a byte budget, the heaviest entry (its weight: estimated bytes) the front keeps.
+pub(crate) const MAX_WEIGHT: u64 = 4096;
+
+/// One remembered entry: which L1 it came from, and that L1's epoch when it was found there.
+struct Slot {
+    owner: u64,
+    epoch: u64,
+    entry: Option<Arc<L1Entry>>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        owner: 0,
+        epoch: 0,
+        entry: None,
+    };
+}
+
+type Front = [Slot; SLOTS];
+
+thread_local! {
+    /// This thread's front, allocated on its first hit.
+    static FRONT: RefCell<Option<Box<Front>>> = const { RefCell::new(None) };
+}
+
+/// Where `key` sits in a front.
+#[inline]
+fn slot_of(key: &[u8]) -> usize {
+    // A fixed seed: the slot only picks where to look (a collision costs a front miss, never a
+    // wrong answer, since the key is compared), so it needs no per-process randomness.
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    hasher.write(key);
+    (hasher.finish() >> (u64::BITS - SLOT_BITS)) as usize
+}
+
+/// The entry this thread remembered for `key` of L1 `owner` at `epoch`, given to `read`; `None`
+/// when there is none (or the front is busy: `read` itself, a value's `clone`, called back into
+/// a cache on this thread).
+#[inline]
+pub(crate) fn read<R>(
+    owner: u64,
+    epoch: u64,
+    key: &[u8],
+    read: impl FnOnce(&L1Entry) -> Option<R>,
+) -> Option<R> {
+    FRONT
+        .try_with(|front| {
+            let front = front.try_borrow().ok()?;
+            let slot = &front.as_ref()?[slot_of(key)];
+            let entry = slot.entry.as_deref()?;
+            if slot.owner != owner || slot.epoch != epoch || !entry.has_key(key) {
+                return None;
+            }
+            read(entry)
+        })
+        .ok()
+        .flatten()
+}
+
+/// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits.
+pub(crate) fn remember(owner: u64, epoch: u64, key: &[u8], entry: &Arc<L1Entry>) {
+    let replaced = FRONT.try_with(|front| {
+        let mut front = front.try_borrow_mut().ok()?;
+        let front = front.get_or_insert_with(|| Box::new([const { Slot::EMPTY }; SLOTS]));
+        let slot = &mut front[slot_of(key)];
+        slot.owner = owner;
+        slot.epoch = epoch;
+        slot.entry.replace(entry.clone())
+    });
+    // Dropped here, outside the borrow: the last reference to an entry drops its value, whose
+    // `Drop` may call into a cache on this thread.
+    drop(replaced);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{test_clock, tick, tick_after};
+    use crate::envelope::TagStamp;
+    use crate::l1::{Deadlines, L1Read, L1};
+    use crate::tag_versions::TagVersions;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::time::Duration;
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    fn entry<V>(value: V, fresh: Duration, tags: Vec<TagStamp>) -> L1Entry<V> {
+        let now = tick();
+        let deadlines = Deadlines {
+            fresh_until: tick_after(now, fresh),
+            stale_until: tick_after(now, fresh + MINUTE),
+            refresh_at: None,
+        };
+        L1Entry::new(value, deadlines, tags, 1)
+    }
+
+    /// The value a hit on `key` gives, and whether it went to quick_cache for it.
+    fn hit(l1: &L1, key: &str, tags: &TagVersions) -> (Option<u32>, bool) {
+        let probes = l1.probes.load(Relaxed);
+        let value = match l1.get::<u32>(key.as_bytes(), tags) {
+            L1Read::Fresh { value, .. } => Some(value),
+            _ => None,
+        };
+        (value, l1.probes.load(Relaxed) > probes)
+    }
+
+    #[test]
+    fn a_repeated_hit_is_answered_by_the_front() {
+        let (l1, tags) = (L1::new(10, None), TagVersions::default());
+        l1.insert("a", entry(1u32, MINUTE, vec![]));
+        assert_eq!(hit(&l1, "a", &tags), (Some(1), true), "the first hit asks quick_cache");
+        assert_eq!(hit(&l1, "a", &tags), (Some(1), false), "the next comes from the front");
+        assert_eq!(hit(&l1, "a", &tags), (Some(1), false));
+    }
+
+    #[test]
+    fn every_change_to_l1_is_seen_through_the_front() {
+        let (l1, tags) = (L1::new(10, None), TagVersions::default());
+        l1.insert("a", entry(1u32, MINUTE, vec![]));
+        l1.insert("b", entry(9u32, MINUTE, vec![]));
+        hit(&l1, "a", &tags);
+        l1.insert("a", entry(2u32, MINUTE, vec![]));
+        assert_eq!(hit(&l1, "a", &tags), (Some(2), true), "a new value replaces the old");
+        l1.remove("a");
+        assert_eq!(hit(&l1, "a", &tags).0, None, "a removed key is a miss");
+        let third = l1.insert("a", entry(3u32, MINUTE, vec![]));
+        hit(&l1, "a", &tags);
+        l1.remove_entry("a", &third);
+        assert_eq!(hit(&l1, "a", &tags).0, None, "a removed entry is a miss");
+        hit(&l1, "b", &tags);
+        l1.clear();
+        assert_eq!(hit(&l1, "b", &tags).0, None, "a cleared L1 is empty");
+        l1.insert("b", entry(4u32, MINUTE, vec![]));
+        hit(&l1, "b", &tags);
+        l1.insert("c", entry(5u32, MINUTE, vec![]));
+        assert_eq!(
+            hit(&l1, "b", &tags),
+            (Some(4), true),
+            "any change sends the next hit to quick_cache, which still has the key"
+        );
+    }
+
+    #[test]
+    fn the_front_honours_deadlines_tags_and_types() {
+        let (l1, tags) = (L1::new(10, None), TagVersions::default());
+        let stamp = TagStamp {
+            tag: "t".into(),
+            version: tags.current("t"),
+        };
+        l1.insert("tagged", entry(1u32, MINUTE, vec![stamp]));
+        l1.insert("short", entry(2u32, Duration::from_secs(5), vec![]));
+        for key in ["tagged", "short", "tagged", "short"] {
+            hit(&l1, key, &tags);
+        }
+        assert!(matches!(
+            l1.get::<String>(b"short", &tags),
+            L1Read::Miss
+        ), "a value of another type is no hit");
+        tags.bump_local("t");
+        assert_eq!(hit(&l1, "tagged", &tags).0, None, "an invalidated tag is a miss");
+        hit(&l1, "short", &tags);
+        test_clock::advance(Duration::from_secs(10));
+        assert!(
+            matches!(l1.get::<u32>(b"short", &tags), L1Read::Stale(2)),
+            "past its TTL the value is stale, front or not"
+        );
+    }
+
+    #[test]
+    fn a_due_refresh_is_seen_through_the_front() {
+        let (l1, tags) = (L1::new(10, None), TagVersions::default());
+        let now = tick();
+        let deadlines = Deadlines {
+            fresh_until: tick_after(now, MINUTE),
+            stale_until: tick_after(now, MINUTE),
+            refresh_at: Some(tick_after(now, Duration::from_secs(30))),
+        };
+        l1.insert("a", L1Entry::new(1u32, deadlines, vec![], 1));
+        hit(&l1, "a", &tags);
+        hit(&l1, "a", &tags);
+        test_clock::advance(Duration::from_secs(31));
+        assert!(matches!(
+            l1.get::<u32>(b"a", &tags),
+            L1Read::Fresh {
+                value: 1,
+                refresh: Some(_)
+            }
+        ));
+    }
+
+    #[test]
+    fn two_l1s_never_answer_for_each_other() {
+        let tags = TagVersions::default();
+        let (one, two) = (L1::new(10, None), L1::new(10, None));
+        one.insert("a", entry(1u32, MINUTE, vec![]));
+        two.insert("a", entry(2u32, MINUTE, vec![]));
+        for _ in 0..3 {
+            assert_eq!(hit(&one, "a", &tags).0, Some(1));
+            assert_eq!(hit(&two, "a", &tags).0, Some(2));
+        }
+        drop(one);
+        let three = L1::new(10, None);
+        assert_eq!(hit(&three, "a", &tags).0, None, "a new L1 starts empty");
+    }
+
+    #[test]
+    fn a_change_on_another_thread_is_seen_by_this_threads_front() {
+        let l1 = Arc::new(L1::new(10, None));
+        l1.insert("a", entry(1u32, MINUTE, vec![]));
+        let (ask, asked) = std::sync::mpsc::channel::<()>();
+        let (tell, told) = std::sync::mpsc::channel::<Option<u32>>();
+        let reader = {
+            let l1 = l1.clone();
+            std::thread::spawn(move || {
+                let tags = TagVersions::default();
+                while asked.recv().is_ok() {
+                    hit(&l1, "a", &tags);
+                    let _ = tell.send(hit(&l1, "a", &tags).0);
+                }
+            })
+        };
+        let mut read = || {
+            ask.send(()).expect("reader runs");
+            told.recv().expect("reader answers")
+        };
+        assert_eq!(read(), Some(1));
+        l1.insert("a", entry(2u32, MINUTE, vec![]));
+        assert_eq!(read(), Some(2));
+        l1.remove("a");
+        assert_eq!(read(), None);
+        drop(ask);
+        reader.join().expect("reader ends");
+    }
+
+    #[test]
+    fn with_a_byte_budget_only_light_entries_enter_the_front() {
+        let tags = TagVersions::default();
+        let l1 = L1::new(100, Some(1 << 20));
+        let now = tick();
+        let deadlines = || Deadlines {
+            fresh_until: tick_after(now, MINUTE),
+            stale_until: tick_after(now, MINUTE),
+            refresh_at: None,
+        };
+        l1.insert("light", L1Entry::new(1u32, deadlines(), vec![], MAX_WEIGHT));
+        l1.insert("heavy", L1Entry::new(2u32, deadlines(), vec![], MAX_WEIGHT + 1));
+        for key in ["light", "heavy"] {
+            hit(&l1, key, &tags);
+        }
+        assert_eq!(hit(&l1, "light", &tags), (Some(1), false));
+        assert_eq!(hit(&l1, "heavy", &tags), (Some(2), true));
+    }
+
+    /// A value whose `clone` and `drop` read the same L1 on the same thread: the front is busy
+    /// then, and answers nothing rather than panic.
+    #[derive(Default)]
+    struct Reentrant(Option<Arc<L1>>);
+
+    impl Clone for Reentrant {
+        fn clone(&self) -> Self {
+            if let Some(l1) = &self.0 {
+                let _ = l1.get::<u32>(b"other", &TagVersions::default());
+            }
+            Reentrant(None)
+        }
+    }
+
+    impl Drop for Reentrant {
+        fn drop(&mut self) {
+            if let Some(l1) = self.0.take() {
+                let _ = l1.get::<u32>(b"other", &TagVersions::default());
+            }
+        }
+    }
+
+    #[test]
+    fn values_that_call_back_into_l1_do_not_panic() {
+        let tags = TagVersions::default();
+        let l1 = Arc::new(L1::new(10, None));
+        l1.insert("other", entry(7u32, MINUTE, vec![]));
+        l1.insert("r", entry(Reentrant(Some(l1.clone())), MINUTE, vec![]));
+        for _ in 0..3 {
+            assert!(matches!(
+                l1.get::<Reentrant>(b"r", &tags),
+                L1Read::Fresh { .. }
+            ));
+        }
+        // The front's slot for "r" is replaced while the entry's last other holder is gone.
+        l1.remove("r");
+        assert_eq!(hit(&l1, "other", &tags).0, Some(7));
+        let key = (0..10_000)
+            .map(|i| format!("k{i}"))
+            .find(|k| slot_of(k.as_bytes()) == slot_of(b"r"))
+            .expect("some key shares the slot");
+        l1.insert(&key, entry(8u32, MINUTE, vec![]));
+        assert_eq!(hit(&l1, &key, &tags).0, Some(8));
+        assert_eq!(hit(&l1, &key, &tags), (Some(8), false));
+    }
+
+    #[test]
+    fn slots_spread_keys_that_differ_anywhere() {
+        let keys: Vec<String> = (0..64)
+            .map(|i| format!("user:{}{i}:profile:settings", "0".repeat(8)))
+            .collect();
+        let mut used: Vec<usize> = keys.iter().map(|k| slot_of(k.as_bytes())).collect();
+        used.sort_unstable();
+        used.dedup();
+        assert!(
+            used.len() > 40,
+            "64 keys differing in the middle take {} slots of {SLOTS}",
+            used.len()
+        );
+        assert!(keys.iter().all(|k| slot_of(k.as_bytes()) < SLOTS));
+    }
+}
