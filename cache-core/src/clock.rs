@@ -37,6 +37,7 @@ pub(crate) type Tick = coarsetime::Instant;
 
 /// The current L1 time.
 #[cfg(not(any(test, feature = "test-clock")))]
+#[inline]
 pub(crate) fn tick() -> Tick {
     // Not `now()`: that also stores into a global for `recent()`, a shared cache line every hit.
     coarsetime::Instant::now_without_cache_update()
@@ -44,6 +45,7 @@ pub(crate) fn tick() -> Tick {
 
 /// The current L1 time, moved forward by this thread's [`test_clock::advance`] calls.
 #[cfg(any(test, feature = "test-clock"))]
+#[inline]
 pub(crate) fn tick() -> Tick {
     coarsetime::Instant::now_without_cache_update() + test_clock::offset()
 }

@@ -16,8 +16,8 @@ use crate::envelope::TagStamp;
 use crate::l1_budget::{entry_bytes, BudgetPlan};
 use crate::l1_front;
 use crate::shim::{AtomicBool, Ordering};
-use std::sync::atomic::AtomicU64;
 use crate::tag_versions::TagVersions;
+use std::sync::atomic::AtomicU64;
 
 /// One cached value and its deadlines. The value is the last field, so a typed entry coerces to
 /// `L1Entry<dyn Any>` and the value lives in the same allocation (no extra pointer to chase).

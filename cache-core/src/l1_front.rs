@@ -20,10 +20,15 @@ use std::sync::Arc;
 
 use crate::l1::L1Entry;
 
-/// Entries per thread. A power of two (the slot is taken from the hash's top bits).
-pub(crate) const SLOTS: usize = 256;
-/// log2 of [`SLOTS`].
-const SLOT_BITS: u32 = SLOTS.trailing_zeros();
+/// Entries per thread: [`SETS`] sets of [`WAYS`] entries (two keys that meet in one set both
+/// stay).
+pub(crate) const SLOTS: usize = SETS * WAYS;
+/// Sets per thread. A power of two (the set is taken from the hash's top bits).
+const SETS: usize = 128;
+/// Entries per set.
+const WAYS: usize = 2;
+/// log2 of [`SETS`].
+const SET_BITS: u32 = SETS.trailing_zeros();
 /// With a byte budget, the heaviest entry (its weight: estimated bytes) the front keeps.
 pub(crate) const MAX_WEIGHT: u64 = 4096;
 
@@ -40,23 +45,36 @@ impl Slot {
         epoch: 0,
         entry: None,
     };
+
+    /// The entry, when it is `key`'s in L1 `owner` at `epoch`.
+    #[inline(always)]
+    fn entry_for(&self, owner: u64, epoch: u64, key: &[u8]) -> Option<&L1Entry> {
+        let entry = self.entry.as_deref()?;
+        (self.owner == owner && self.epoch == epoch && entry.has_key(key)).then_some(entry)
+    }
+
+    fn holds_key(&self, key: &[u8]) -> bool {
+        self.entry.as_ref().is_some_and(|e| e.has_key(key))
+    }
 }
 
-type Front = [Slot; SLOTS];
+/// A set: the most recently remembered entry first.
+type Set = [Slot; WAYS];
+type Front = [Set; SETS];
 
 thread_local! {
     /// This thread's front, allocated on its first hit.
     static FRONT: RefCell<Option<Box<Front>>> = const { RefCell::new(None) };
 }
 
-/// Where `key` sits in a front.
+/// Which set of a front `key` belongs to.
 #[inline]
-fn slot_of(key: &[u8]) -> usize {
-    // A fixed seed: the slot only picks where to look (a collision costs a front miss, never a
+fn set_of(key: &[u8]) -> usize {
+    // A fixed seed: the set only picks where to look (a collision costs a front miss, never a
     // wrong answer, since the key is compared), so it needs no per-process randomness.
     let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
     hasher.write(key);
-    (hasher.finish() >> (u64::BITS - SLOT_BITS)) as usize
+    (hasher.finish() >> (u64::BITS - SET_BITS)) as usize
 }
 
 /// The entry this thread remembered for `key` of L1 `owner` at `epoch`, given to `read`; `None`
@@ -72,26 +90,35 @@ pub(crate) fn read<R>(
     FRONT
         .try_with(|front| {
             let front = front.try_borrow().ok()?;
-            let slot = &front.as_ref()?[slot_of(key)];
-            let entry = slot.entry.as_deref()?;
-            if slot.owner != owner || slot.epoch != epoch || !entry.has_key(key) {
-                return None;
-            }
+            let [first, second] = &front.as_ref()?[set_of(key)];
+            let entry = first
+                .entry_for(owner, epoch, key)
+                .or_else(|| second.entry_for(owner, epoch, key))?;
             read(entry)
         })
         .ok()
         .flatten()
 }
 
-/// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits.
+/// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits:
+/// first in its set, the set's other entry is the one `key` had there, or else the one that
+/// was first.
 pub(crate) fn remember(owner: u64, epoch: u64, key: &[u8], entry: &Arc<L1Entry>) {
     let replaced = FRONT.try_with(|front| {
         let mut front = front.try_borrow_mut().ok()?;
-        let front = front.get_or_insert_with(|| Box::new([const { Slot::EMPTY }; SLOTS]));
-        let slot = &mut front[slot_of(key)];
-        slot.owner = owner;
-        slot.epoch = epoch;
-        slot.entry.replace(entry.clone())
+        let front =
+            front.get_or_insert_with(|| Box::new([const { [Slot::EMPTY, Slot::EMPTY] }; SETS]));
+        let set = &mut front[set_of(key)];
+        if set[1].holds_key(key) {
+            set.swap(0, 1);
+        } else if !set[0].holds_key(key) {
+            // The first moves second; what was second is dropped (below).
+            set.swap(0, 1);
+        }
+        let first = &mut set[0];
+        first.owner = owner;
+        first.epoch = epoch;
+        first.entry.replace(entry.clone())
     });
     // Dropped here, outside the borrow: the last reference to an entry drops its value, whose
     // `Drop` may call into a cache on this thread.
@@ -134,8 +161,16 @@ mod tests {
     fn a_repeated_hit_is_answered_by_the_front() {
         let (l1, tags) = (L1::new(10, None), TagVersions::default());
         l1.insert("a", entry(1u32, MINUTE, vec![]));
-        assert_eq!(hit(&l1, "a", &tags), (Some(1), true), "the first hit asks quick_cache");
-        assert_eq!(hit(&l1, "a", &tags), (Some(1), false), "the next comes from the front");
+        assert_eq!(
+            hit(&l1, "a", &tags),
+            (Some(1), true),
+            "the first hit asks quick_cache"
+        );
+        assert_eq!(
+            hit(&l1, "a", &tags),
+            (Some(1), false),
+            "the next comes from the front"
+        );
         assert_eq!(hit(&l1, "a", &tags), (Some(1), false));
     }
 
@@ -146,7 +181,11 @@ mod tests {
         l1.insert("b", entry(9u32, MINUTE, vec![]));
         hit(&l1, "a", &tags);
         l1.insert("a", entry(2u32, MINUTE, vec![]));
-        assert_eq!(hit(&l1, "a", &tags), (Some(2), true), "a new value replaces the old");
+        assert_eq!(
+            hit(&l1, "a", &tags),
+            (Some(2), true),
+            "a new value replaces the old"
+        );
         l1.remove("a");
         assert_eq!(hit(&l1, "a", &tags).0, None, "a removed key is a miss");
         let third = l1.insert("a", entry(3u32, MINUTE, vec![]));
@@ -178,12 +217,16 @@ mod tests {
         for key in ["tagged", "short", "tagged", "short"] {
             hit(&l1, key, &tags);
         }
-        assert!(matches!(
-            l1.get::<String>(b"short", &tags),
-            L1Read::Miss
-        ), "a value of another type is no hit");
+        assert!(
+            matches!(l1.get::<String>(b"short", &tags), L1Read::Miss),
+            "a value of another type is no hit"
+        );
         tags.bump_local("t");
-        assert_eq!(hit(&l1, "tagged", &tags).0, None, "an invalidated tag is a miss");
+        assert_eq!(
+            hit(&l1, "tagged", &tags).0,
+            None,
+            "an invalidated tag is a miss"
+        );
         hit(&l1, "short", &tags);
         test_clock::advance(Duration::from_secs(10));
         assert!(
@@ -269,7 +312,10 @@ mod tests {
             refresh_at: None,
         };
         l1.insert("light", L1Entry::new(1u32, deadlines(), vec![], MAX_WEIGHT));
-        l1.insert("heavy", L1Entry::new(2u32, deadlines(), vec![], MAX_WEIGHT + 1));
+        l1.insert(
+            "heavy",
+            L1Entry::new(2u32, deadlines(), vec![], MAX_WEIGHT + 1),
+        );
         for key in ["light", "heavy"] {
             hit(&l1, key, &tags);
         }
@@ -314,28 +360,64 @@ mod tests {
         // The front's slot for "r" is replaced while the entry's last other holder is gone.
         l1.remove("r");
         assert_eq!(hit(&l1, "other", &tags).0, Some(7));
-        let key = (0..10_000)
+        // Two keys of the same set push the entry of "r" out of this thread's front: the last
+        // reference, so its value's `drop` runs, and reads the L1 again.
+        let mut same_set = (0..100_000)
             .map(|i| format!("k{i}"))
-            .find(|k| slot_of(k.as_bytes()) == slot_of(b"r"))
-            .expect("some key shares the slot");
-        l1.insert(&key, entry(8u32, MINUTE, vec![]));
-        assert_eq!(hit(&l1, &key, &tags).0, Some(8));
-        assert_eq!(hit(&l1, &key, &tags), (Some(8), false));
+            .filter(|k| set_of(k.as_bytes()) == set_of(b"r"));
+        for value in [8u32, 9] {
+            let key = same_set.next().expect("keys meet in a set");
+            l1.insert(&key, entry(value, MINUTE, vec![]));
+            assert_eq!(hit(&l1, &key, &tags).0, Some(value));
+            assert_eq!(hit(&l1, &key, &tags), (Some(value), false));
+        }
     }
 
     #[test]
-    fn slots_spread_keys_that_differ_anywhere() {
+    fn sets_spread_keys_that_differ_anywhere() {
         let keys: Vec<String> = (0..64)
             .map(|i| format!("user:{}{i}:profile:settings", "0".repeat(8)))
             .collect();
-        let mut used: Vec<usize> = keys.iter().map(|k| slot_of(k.as_bytes())).collect();
+        let mut used: Vec<usize> = keys.iter().map(|k| set_of(k.as_bytes())).collect();
         used.sort_unstable();
         used.dedup();
         assert!(
-            used.len() > 40,
-            "64 keys differing in the middle take {} slots of {SLOTS}",
+            used.len() > 30,
+            "64 keys differing in the middle take {} sets of {SETS}",
             used.len()
         );
-        assert!(keys.iter().all(|k| slot_of(k.as_bytes()) < SLOTS));
+        assert!(keys.iter().all(|k| set_of(k.as_bytes()) < SETS));
+    }
+
+    #[test]
+    fn two_keys_of_one_set_both_stay_and_a_third_takes_the_older_place() {
+        let (l1, tags) = (L1::new(100, None), TagVersions::default());
+        let mut same_set = (0..100_000)
+            .map(|i| format!("k{i}"))
+            .filter(|k| set_of(k.as_bytes()) == set_of(b"k0"));
+        let [a, b, c] = [(); 3].map(|_| same_set.next().expect("keys meet in a set"));
+        for (i, key) in [&a, &b, &c].into_iter().enumerate() {
+            l1.insert(key, entry(i as u32, MINUTE, vec![]));
+        }
+        hit(&l1, &a, &tags);
+        hit(&l1, &b, &tags);
+        for _ in 0..2 {
+            assert_eq!(hit(&l1, &a, &tags), (Some(0), false), "the second way");
+            assert_eq!(hit(&l1, &b, &tags), (Some(1), false), "the first way");
+        }
+        hit(&l1, &c, &tags);
+        assert_eq!(hit(&l1, &c, &tags), (Some(2), false));
+        assert_eq!(
+            hit(&l1, &b, &tags),
+            (Some(1), false),
+            "b was first: it moved second"
+        );
+        assert_eq!(
+            hit(&l1, &a, &tags),
+            (Some(0), true),
+            "a was second: it was dropped"
+        );
+        assert_eq!(hit(&l1, &a, &tags), (Some(0), false));
+        assert_eq!(hit(&l1, &c, &tags), (Some(2), false), "c moved second");
     }
 }
