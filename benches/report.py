@@ -215,6 +215,11 @@ for k, label, i in L1:
 w("")
 w("`#[concurrent_cached]` has no instruction count: it is here for the wall-clock goals.")
 w("")
+i_wide = ins.get("l1_layercache_cached_past_the_front")
+w("A repeated hit is answered by the calling thread's L1 front (`cache-core/src/l1_front.rs`). "
+  "Past it (layercache `#[cached]` walking 1,024 keys, more than a thread's front holds, so "
+  f"every hit goes to quick_cache and is remembered there): {num(i_wide)} instructions per hit.")
+w("")
 
 # --- L2 --------------------------------------------------------------------------------------
 w("## L2 hit (`peer-benches/benches/compare_l2.rs`)")

@@ -9,7 +9,7 @@
 //! bumped after every insert, remove and clear), and the caller still checks its deadlines and
 //! tags. A lookup here writes nothing shared.
 //!
-//! What it costs: each thread keeps up to [`SLOTS`] entries alive after L1 dropped them (an
+//! What it costs: each thread keeps up to [`SETS`] × [`WAYS`] (256) entries alive after L1 dropped them (an
 //! eviction, an invalidation, a `clear`, or the cache itself dropped) until a later hit
 //! replaces them or the thread exits. With a byte budget, only entries of up to
 //! [`MAX_WEIGHT`] bytes enter the front, so the memory it keeps beyond the budget stays small.
@@ -20,10 +20,7 @@ use std::sync::Arc;
 
 use crate::l1::L1Entry;
 
-/// Entries per thread: [`SETS`] sets of [`WAYS`] entries (two keys that meet in one set both
-/// stay).
-pub(crate) const SLOTS: usize = SETS * WAYS;
-/// Sets per thread. A power of two (the set is taken from the hash's top bits).
+/// Sets per thread ([`WAYS`] entries each: two keys that meet in one set both stay). A power of two (the set is taken from the hash's top bits).
 const SETS: usize = 128;
 /// Entries per set.
 const WAYS: usize = 2;

@@ -8,7 +8,8 @@
 //!
 //! - `l1`: an L1 hit of `async fn(u64) -> Arc<String>` over 64 warm keys, polled once with no
 //!   runtime: layercache `#[cached]` and `Cache::get_or_load`, the `cached` crate's `#[cached]`,
-//!   raw quick_cache with a prebuilt key and with a `format!` key.
+//!   raw quick_cache with a prebuilt key and with a `format!` key; and layercache `#[cached]`
+//!   over more keys than a thread's L1 front holds.
 //! - `l2`: layercache with L1 off over the in-memory L2 (an L1 miss and an L2 hit: key, envelope,
 //!   tag checks, bincode decode of a ~300-byte product), inside a current-thread Tokio runtime.
 //!
@@ -97,6 +98,29 @@ fn l1_quick_cache_format_key(_keys: &'static PrebuiltKeys) {
     }
 }
 
+/// Keys of [`l1_layercache_cached_past_the_front`]: more than a thread's L1 front holds (256),
+/// walked in order, so that every hit misses the front.
+const WIDE_KEYS: u64 = 1024;
+
+/// [`warm_l1`], and layercache `#[cached]` loaded for [`WIDE_KEYS`] keys.
+fn warm_wide() -> &'static PrebuiltKeys {
+    let keys = warm_l1();
+    for id in 0..WIDE_KEYS {
+        assert_eq!(hit(layercache_cached(id)), peer_benches::l1::value(id));
+    }
+    keys
+}
+
+/// layercache `#[cached]` when the thread's L1 front cannot help: each hit goes to quick_cache
+/// and replaces an entry of the front (the cost of a hit on a large, evenly read key space).
+#[library_benchmark]
+#[bench::hits_10000(warm_wide())]
+fn l1_layercache_cached_past_the_front(_keys: &'static PrebuiltKeys) {
+    for i in 0..L1_HITS {
+        black_box(hit(layercache_cached(black_box(i % WIDE_KEYS))));
+    }
+}
+
 /// A current-thread runtime and a cache whose 64 products sit in the in-memory L2 only.
 struct L2Fixture {
     runtime: tokio::runtime::Runtime,
@@ -151,6 +175,7 @@ library_benchmark_group!(
     benchmarks = [
         l1_empty_loop,
         l1_layercache_cached,
+        l1_layercache_cached_past_the_front,
         l1_layercache_get_or_load,
         l1_cached_cached,
         l1_quick_cache_prebuilt_key,
