@@ -322,7 +322,13 @@ impl L1 {
         // remembered under it is never used once the change is visible.
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         let now = tick();
-        if let Some(value) = l1_front::read(self.id, epoch, key, |e| fresh_value(e, now, tags)) {
+        let place = l1_front::Place {
+            owner: self.id,
+            epoch,
+            key,
+            set: l1_front::set_of(key),
+        };
+        if let Some(value) = l1_front::read(&place, |e| fresh_value(e, now, tags)) {
             return Ok(value);
         }
         let probe = Probe {
@@ -339,7 +345,7 @@ impl L1 {
         match fresh_value(&entry, now, tags) {
             Some(value) => {
                 if self.may_remember(&entry) {
-                    l1_front::remember(self.id, epoch, key, &entry);
+                    l1_front::remember(&place, &entry);
                 }
                 Ok(value)
             }

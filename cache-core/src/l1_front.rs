@@ -50,6 +50,7 @@ impl Slot {
         (self.owner == owner && self.epoch == epoch && entry.has_key(key)).then_some(entry)
     }
 
+    #[inline(always)]
     fn holds_key(&self, key: &[u8]) -> bool {
         self.entry.as_ref().is_some_and(|e| e.has_key(key))
     }
@@ -64,9 +65,10 @@ thread_local! {
     static FRONT: RefCell<Option<Box<Front>>> = const { RefCell::new(None) };
 }
 
-/// Which set of a front `key` belongs to.
+/// Which set of a front `key` belongs to (computed once per lookup, for [`read`] and
+/// [`remember`]).
 #[inline]
-fn set_of(key: &[u8]) -> usize {
+pub(crate) fn set_of(key: &[u8]) -> usize {
     // A fixed seed: the set only picks where to look (a collision costs a front miss, never a
     // wrong answer, since the key is compared), so it needs no per-process randomness.
     let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
@@ -74,20 +76,30 @@ fn set_of(key: &[u8]) -> usize {
     (hasher.finish() >> (u64::BITS - SET_BITS)) as usize
 }
 
+/// Where a lookup looks in the front: `key` of L1 `owner` at `epoch`, in set `set`
+/// ([`set_of`] the key).
+pub(crate) struct Place<'a> {
+    pub(crate) owner: u64,
+    pub(crate) epoch: u64,
+    pub(crate) key: &'a [u8],
+    pub(crate) set: usize,
+}
+
 /// The entry this thread remembered for `key` of L1 `owner` at `epoch`, given to `read`; `None`
 /// when there is none (or the front is busy: `read` itself, a value's `clone`, called back into
 /// a cache on this thread).
 #[inline]
-pub(crate) fn read<R>(
-    owner: u64,
-    epoch: u64,
-    key: &[u8],
-    read: impl FnOnce(&L1Entry) -> Option<R>,
-) -> Option<R> {
+pub(crate) fn read<R>(at: &Place<'_>, read: impl FnOnce(&L1Entry) -> Option<R>) -> Option<R> {
+    let &Place {
+        owner,
+        epoch,
+        key,
+        set,
+    } = at;
     FRONT
         .try_with(|front| {
             let front = front.try_borrow().ok()?;
-            let [first, second] = &front.as_ref()?[set_of(key)];
+            let [first, second] = &front.as_ref()?[set % SETS];
             let entry = first
                 .entry_for(owner, epoch, key)
                 .or_else(|| second.entry_for(owner, epoch, key))?;
@@ -100,12 +112,18 @@ pub(crate) fn read<R>(
 /// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits:
 /// first in its set, the set's other entry is the one `key` had there, or else the one that
 /// was first.
-pub(crate) fn remember(owner: u64, epoch: u64, key: &[u8], entry: &Arc<L1Entry>) {
+pub(crate) fn remember(at: &Place<'_>, entry: &Arc<L1Entry>) {
+    let &Place {
+        owner,
+        epoch,
+        key,
+        set,
+    } = at;
     let replaced = FRONT.try_with(|front| {
         let mut front = front.try_borrow_mut().ok()?;
         let front =
             front.get_or_insert_with(|| Box::new([const { [Slot::EMPTY, Slot::EMPTY] }; SETS]));
-        let set = &mut front[set_of(key)];
+        let set = &mut front[set % SETS];
         if set[1].holds_key(key) {
             set.swap(0, 1);
         } else if !set[0].holds_key(key) {
@@ -285,7 +303,7 @@ mod tests {
                 }
             })
         };
-        let mut read = || {
+        let read = || {
             ask.send(()).expect("reader runs");
             told.recv().expect("reader answers")
         };

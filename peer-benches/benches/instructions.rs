@@ -98,7 +98,7 @@ fn l1_quick_cache_format_key(_keys: &'static PrebuiltKeys) {
     }
 }
 
-/// Keys of [`l1_layercache_cached_past_the_front`]: more than a thread's L1 front holds (256),
+/// Keys of `l1_layercache_cached_past_the_front`: more than a thread's L1 front holds (256),
 /// walked in order, so that every hit misses the front.
 const WIDE_KEYS: u64 = 1024;
 
@@ -111,8 +111,9 @@ fn warm_wide() -> &'static PrebuiltKeys {
     keys
 }
 
-/// layercache `#[cached]` when the thread's L1 front cannot help: each hit goes to quick_cache
-/// and replaces an entry of the front (the cost of a hit on a large, evenly read key space).
+// layercache `#[cached]` when the thread's L1 front cannot help: each hit goes to quick_cache
+// and replaces an entry of the front (the cost of a hit on a large, evenly read key space).
+// (gungraun takes no doc comment on a benchmark.)
 #[library_benchmark]
 #[bench::hits_10000(warm_wide())]
 fn l1_layercache_cached_past_the_front(_keys: &'static PrebuiltKeys) {
