@@ -344,7 +344,7 @@ impl L1 {
         };
         match fresh_value(&entry, now, tags) {
             Some(value) => {
-                if self.may_remember(&entry) {
+                if self.may_remember(&entry) && l1_front::admits(&place) {
                     l1_front::remember(&place, &entry);
                 }
                 Ok(value)
