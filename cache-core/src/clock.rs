@@ -30,24 +30,56 @@ impl UnixMillis {
     }
 }
 
-/// The monotonic clock of L1 deadlines: a coarse clock (`CLOCK_MONOTONIC_COARSE` on Linux), a
-/// few nanoseconds to read instead of tens, at a resolution of a few milliseconds, which is far
-/// finer than any TTL.
-pub(crate) type Tick = coarsetime::Instant;
+/// A point on the monotonic clock of L1 deadlines, in nanoseconds from an arbitrary origin. On
+/// Linux the clock is `CLOCK_MONOTONIC_COARSE` (libc's `clock_gettime`, through rustix): a
+/// few instructions, at a resolution of a few milliseconds, far finer than any TTL. Elsewhere it
+/// is `std::time::Instant`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Tick(u64);
+
+impl Tick {
+    /// This point plus `nanos` nanoseconds, saturating.
+    #[inline]
+    fn plus_nanos(self, nanos: u64) -> Tick {
+        Tick(self.0.saturating_add(nanos))
+    }
+}
+
+/// `d` in nanoseconds, saturating (584 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The coarse monotonic clock.
+#[cfg(target_os = "linux")]
+#[inline]
+fn coarse_now() -> Tick {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+    // A monotonic clock's fields are never negative; a wrapped product would need 584 years of
+    // uptime.
+    let (secs, subsec) = (now.tv_sec as u64, now.tv_nsec as u64);
+    Tick(secs.wrapping_mul(1_000_000_000).wrapping_add(subsec))
+}
+
+/// The monotonic clock, from the first reading in this process.
+#[cfg(not(target_os = "linux"))]
+fn coarse_now() -> Tick {
+    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    Tick(nanos(ORIGIN.get_or_init(std::time::Instant::now).elapsed()))
+}
 
 /// The current L1 time.
 #[cfg(not(any(test, feature = "test-clock")))]
 #[inline]
 pub(crate) fn tick() -> Tick {
-    // Not `now()`: that also stores into a global for `recent()`, a shared cache line every hit.
-    coarsetime::Instant::now_without_cache_update()
+    coarse_now()
 }
 
 /// The current L1 time, moved forward by this thread's [`test_clock::advance`] calls.
 #[cfg(any(test, feature = "test-clock"))]
 #[inline]
 pub(crate) fn tick() -> Tick {
-    coarsetime::Instant::now_without_cache_update() + test_clock::offset()
+    coarse_now().plus_nanos(test_clock::offset())
 }
 
 /// A controllable L1 clock for tests (feature `test-clock`): L1 deadlines (freshness, the stale
@@ -65,20 +97,21 @@ pub mod test_clock {
     use std::time::Duration;
 
     thread_local! {
-        static OFFSET: Cell<coarsetime::Duration> = const { Cell::new(coarsetime::Duration::from_u64(0)) };
+        /// Nanoseconds this thread's L1 clock was moved forward.
+        static OFFSET: Cell<u64> = const { Cell::new(0) };
     }
 
     /// Moves this thread's L1 clock forward by `d`.
     pub fn advance(d: Duration) {
-        OFFSET.with(|o| o.set(o.get() + coarsetime::Duration::from(d)));
+        OFFSET.with(|o| o.set(o.get().saturating_add(super::nanos(d))));
     }
 
-    pub(crate) fn offset() -> coarsetime::Duration {
+    pub(crate) fn offset() -> u64 {
         OFFSET.with(Cell::get)
     }
 }
 
 /// `at` plus `d`.
 pub(crate) fn tick_after(at: Tick, d: Duration) -> Tick {
-    at + coarsetime::Duration::from(d)
+    at.plus_nanos(nanos(d))
 }
