@@ -61,25 +61,29 @@ fn coarse_now() -> Tick {
     Tick(secs.wrapping_mul(1_000_000_000).wrapping_add(subsec))
 }
 
-/// The monotonic clock, from the first reading in this process.
 #[cfg(not(target_os = "linux"))]
-fn coarse_now() -> Tick {
-    static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    Tick(nanos(ORIGIN.get_or_init(std::time::Instant::now).elapsed()))
+use portable::coarse_now;
+
+/// The clock where there is no `CLOCK_MONOTONIC_COARSE`.
+#[cfg(not(target_os = "linux"))]
+mod portable {
+    use super::{nanos, Tick};
+
+    /// The monotonic clock, from the first reading in this process.
+    pub(super) fn coarse_now() -> Tick {
+        static ORIGIN: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        Tick(nanos(ORIGIN.get_or_init(std::time::Instant::now).elapsed()))
+    }
 }
 
-/// The current L1 time.
-#[cfg(not(any(test, feature = "test-clock")))]
+/// The current L1 time (with feature `test-clock`, moved forward by this thread's
+/// [`test_clock::advance`] calls).
 #[inline]
 pub(crate) fn tick() -> Tick {
-    coarse_now()
-}
-
-/// The current L1 time, moved forward by this thread's [`test_clock::advance`] calls.
-#[cfg(any(test, feature = "test-clock"))]
-#[inline]
-pub(crate) fn tick() -> Tick {
-    coarse_now().plus_nanos(test_clock::offset())
+    let now = coarse_now();
+    #[cfg(any(test, feature = "test-clock"))]
+    let now = now.plus_nanos(test_clock::offset());
+    now
 }
 
 /// A controllable L1 clock for tests (feature `test-clock`): L1 deadlines (freshness, the stale

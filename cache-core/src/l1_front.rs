@@ -50,11 +50,6 @@ impl Slot {
         (self.owner == owner && self.epoch == epoch && entry.has_key(key)).then_some(entry)
     }
 
-    #[inline(always)]
-    fn holds_key(&self, key: &[u8]) -> bool {
-        self.entry.as_ref().is_some_and(|e| e.has_key(key))
-    }
-
     /// Whether this slot holds an entry of L1 `owner` at `epoch` (one that still counts).
     #[inline(always)]
     fn current(&self, owner: u64, epoch: u64) -> bool {
@@ -128,8 +123,8 @@ pub(crate) fn read<R>(at: &Place<'_>, read: impl FnOnce(&L1Entry) -> Option<R>) 
 }
 
 /// After [`read`] found nothing usable: whether the entry the caller then finds in L1 is to be
-/// remembered. Yes when the key's set has a way that is free, out of date or the key's own;
-/// else one time in [`ADMIT_ONE_IN`]. No when the front is busy.
+/// remembered. Yes when the key's set has a way that is free or out of date (the key's own
+/// entry there, if any, is); else one time in [`ADMIT_ONE_IN`]. No when the front is busy.
 pub(crate) fn admits(at: &Place<'_>) -> bool {
     FRONT
         .try_with(|front| {
@@ -140,8 +135,7 @@ pub(crate) fn admits(at: &Place<'_>) -> bool {
                 return true;
             };
             let [first, second] = &front.sets[at.set % SETS];
-            let taken = |slot: &Slot| slot.current(at.owner, at.epoch) && !slot.holds_key(at.key);
-            if !taken(first) || !taken(second) {
+            if !first.current(at.owner, at.epoch) || !second.current(at.owner, at.epoch) {
                 return true;
             }
             let conflicts = front.conflicts.get().wrapping_add(1);
@@ -152,8 +146,8 @@ pub(crate) fn admits(at: &Place<'_>) -> bool {
 }
 
 /// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits,
-/// first in its set. It takes the place of the entry `key` had there, or else of a way that is
-/// free or out of date, or else of the second way; the entry that was first moves second.
+/// first in its set. It takes the place of a way that is free or out of date (the second if both
+/// are), or else of the second way; the entry that was first moves second.
 pub(crate) fn remember(at: &Place<'_>, entry: &Arc<L1Entry>) {
     let replaced = FRONT.try_with(|front| {
         let mut front = front.try_borrow_mut().ok()?;
@@ -164,9 +158,9 @@ pub(crate) fn remember(at: &Place<'_>, entry: &Arc<L1Entry>) {
             })
         });
         let set = &mut front.sets[at.set % SETS];
-        let way = if set[0].holds_key(at.key) {
-            0
-        } else if set[1].holds_key(at.key) || !set[1].current(at.owner, at.epoch) {
+        // The key's own entry, if the set has it, is out of date (a current one would have
+        // answered, or been found not fresh, and then nothing is remembered).
+        let way = if !set[1].current(at.owner, at.epoch) {
             1
         } else if !set[0].current(at.owner, at.epoch) {
             0
@@ -431,6 +425,30 @@ mod tests {
             assert_eq!(hit(&l1, &key, &tags).0, Some(value));
             assert_eq!(hit(&l1, &key, &tags), (Some(value), false));
         }
+    }
+
+    #[test]
+    fn a_new_entry_takes_the_place_of_one_that_does_not_count_before_one_that_does() {
+        let tags = TagVersions::default();
+        let (one, two) = (L1::new(10, None), L1::new(10, None));
+        let mut same_set = (0..100_000)
+            .map(|i| format!("k{i}"))
+            .filter(|k| set_of(k.as_bytes()) == set_of(b"k0"));
+        let [x, y, z] = [(); 3].map(|_| same_set.next().expect("keys meet in a set"));
+        one.insert(&x, entry(0u32, MINUTE, vec![]));
+        two.insert(&y, entry(1u32, MINUTE, vec![]));
+        two.insert(&z, entry(2u32, MINUTE, vec![]));
+        hit(&two, &y, &tags);
+        hit(&one, &x, &tags);
+        // The set holds x (first; of the other L1, so it does not count for `two`) and y.
+        hit(&two, &z, &tags);
+        assert_eq!(hit(&two, &y, &tags), (Some(1), false), "y stays");
+        assert_eq!(
+            hit(&two, &z, &tags),
+            (Some(2), false),
+            "z took the place of x"
+        );
+        assert_eq!(hit(&one, &x, &tags), (Some(0), true));
     }
 
     #[test]
