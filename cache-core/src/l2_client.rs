@@ -213,7 +213,7 @@ impl L2Client {
             .call("get", L2Target::Value(key), self.store.get_versioned(key))
             .await
         {
-            Ok((Some(bytes), version)) => (self.open(key, &bytes, format, io).await, Some(version)),
+            Ok((Some(bytes), version)) => (self.open(key, bytes, format, io).await, Some(version)),
             Ok((None, version)) => (L2Read::Miss, Some(version)),
             Err(_) => (L2Read::Unavailable, None),
         }
@@ -223,12 +223,12 @@ impl L2Client {
     async fn open<V>(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         format: PayloadFormat,
         io: ValueIo<V>,
     ) -> L2Read<V> {
         let counters = &self.counters;
-        let envelope = match Envelope::decode(bytes, self.policy.max_value_size) {
+        let envelope = match Envelope::decode_owned(bytes, self.policy.max_value_size) {
             Ok(e) => e,
             Err(error) => {
                 Counters::incr(&counters.decode_errors);

@@ -223,15 +223,13 @@ impl RedisL2 {
     async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
         let generation = self.generation(space).await?;
         let limit = read::record_limit(self.inner.settings.policy.max_value_size);
-        let data_key = space.data_key(key);
         let end = read::first_read_end(limit);
-        let mut first = redis::cmd("GETRANGE");
-        first.arg(&data_key).arg(0).arg(end);
+        let first = read::first_read_cmd(space, key, end);
         let stored = match read::first_read(self.query(&first).await?, end)? {
             Some(stored) => stored,
             None => {
                 // Longer than the first read: read it again, bounded on the server.
-                let mut invocation = self.inner.bounded_get.key(data_key);
+                let mut invocation = self.inner.bounded_get.key(space.data_key(key));
                 invocation.arg(limit).arg(read::HEADER_LEN - 1);
                 read::stored(self.invoke(&invocation).await?)?
             }
