@@ -81,8 +81,14 @@ impl Breaker {
     }
 
     pub(crate) fn on_success(&self) {
-        self.failures.store(0, Release);
-        self.open_until.store(0, Release);
+        // Written only when set: every L2 call succeeds through here, and a store on every call
+        // would move the breaker's cache line between the cores that make them.
+        if self.failures.load(Relaxed) != 0 {
+            self.failures.store(0, Release);
+        }
+        if self.open_until.load(Relaxed) != 0 {
+            self.open_until.store(0, Release);
+        }
     }
 
     pub(crate) fn on_failure(&self) -> Tripped {

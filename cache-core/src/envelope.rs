@@ -100,6 +100,22 @@ impl Envelope {
 
     /// Parses an envelope, refusing anything over `max_len` bytes.
     pub fn decode(bytes: &[u8], max_len: usize) -> Result<Envelope, EnvelopeError> {
+        let (mut envelope, payload_at) = Envelope::decode_head(bytes, max_len)?;
+        envelope.payload = bytes[payload_at..].to_vec();
+        Ok(envelope)
+    }
+
+    /// [`decode`](Self::decode) of bytes the caller owns: the payload keeps their allocation,
+    /// so the value is not copied (the header is moved out of the way).
+    pub fn decode_owned(mut bytes: Vec<u8>, max_len: usize) -> Result<Envelope, EnvelopeError> {
+        let (mut envelope, payload_at) = Envelope::decode_head(&bytes, max_len)?;
+        bytes.drain(..payload_at);
+        envelope.payload = bytes;
+        Ok(envelope)
+    }
+
+    /// The header of an envelope (its payload left empty) and where the payload starts.
+    fn decode_head(bytes: &[u8], max_len: usize) -> Result<(Envelope, usize), EnvelopeError> {
         if bytes.len() > max_len {
             return Err(EnvelopeError::TooLarge(bytes.len()));
         }
@@ -128,7 +144,7 @@ impl Envelope {
             let version = r.u64()?;
             tags.push(TagStamp { tag, version });
         }
-        Ok(Envelope {
+        let envelope = Envelope {
             codec_id,
             compression_id,
             fingerprint,
@@ -136,8 +152,9 @@ impl Envelope {
             fresh_until,
             stale_until,
             tags,
-            payload: r.0.to_vec(),
-        })
+            payload: Vec::new(),
+        };
+        Ok((envelope, bytes.len() - r.0.len()))
     }
 }
 
@@ -184,6 +201,22 @@ mod tests {
                 version: 4,
             }],
             payload: b"payload".to_vec(),
+        }
+    }
+
+    #[test]
+    fn decoding_owned_bytes_gives_the_same_envelope_and_errors() {
+        let bytes = sample().encode().unwrap();
+        assert_eq!(Envelope::decode_owned(bytes.clone(), 1 << 20), Ok(sample()));
+        assert_eq!(
+            Envelope::decode_owned(bytes.clone(), bytes.len() - 1),
+            Envelope::decode(&bytes, bytes.len() - 1)
+        );
+        for cut in [0, 3, bytes.len() - sample().payload.len() - 1] {
+            assert_eq!(
+                Envelope::decode_owned(bytes[..cut].to_vec(), 1 << 20),
+                Envelope::decode(&bytes[..cut], 1 << 20)
+            );
         }
     }
 

@@ -244,6 +244,16 @@ pub trait L2: Send + Sync + std::fmt::Debug + 'static {
         key.to_owned()
     }
 
+    /// Whether [`get_versioned`](L2::get_versioned) ends within [`L2Policy::timeout`] on its own,
+    /// failing (with an error) when the layer does not answer in time. The cache then sets no
+    /// timer of its own around it: a read is the call on every L2 hit, and a layer that already
+    /// bounds each command (a Redis connection's response timeout) would otherwise pay for two
+    /// timers per hit. Every other call the cache still bounds itself. Read once when the cache is
+    /// built. The default is `false`.
+    fn bounds_reads(&self) -> bool {
+        false
+    }
+
     /// How many independent parts serve the layer (e.g. the masters of a Redis Cluster). The
     /// cache keeps one circuit breaker per part, so a part that fails turns L2 off only for what
     /// it serves. Read once when the cache is built. The default is 1.

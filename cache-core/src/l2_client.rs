@@ -75,6 +75,9 @@ pub(crate) struct L2Client {
     tags: Arc<TagVersions>,
     /// This instance's id: the origin of its backplane messages and lock tokens.
     origin: u64,
+    /// The layer bounds its reads by the timeout itself ([`L2::bounds_reads`]): a read gets no
+    /// timer here.
+    reads_bounded: bool,
 }
 
 impl std::fmt::Debug for L2Client {
@@ -97,6 +100,7 @@ impl L2Client {
                 policy.breaker_failures,
                 policy.breaker_cool_down,
             ),
+            reads_bounded: store.bounds_reads(),
             store,
             policy,
             counters,
@@ -131,6 +135,29 @@ impl L2Client {
         target: L2Target<'_>,
         fut: impl Future<Output = Result<T, L2Error>>,
     ) -> Result<T, L2Error> {
+        self.call_timed(op, target, fut, true).await
+    }
+
+    /// [`call`](Self::call) of a read (`get_versioned`): timed here only when the layer does not
+    /// bound its reads itself.
+    async fn read_call<T>(
+        &self,
+        target: L2Target<'_>,
+        fut: impl Future<Output = Result<T, L2Error>>,
+    ) -> Result<T, L2Error> {
+        self.call_timed("get", target, fut, !self.reads_bounded)
+            .await
+    }
+
+    /// [`call`](Self::call), with the timeout set here when `timed` (else the operation bounds
+    /// itself).
+    async fn call_timed<T>(
+        &self,
+        op: &'static str,
+        target: L2Target<'_>,
+        fut: impl Future<Output = Result<T, L2Error>>,
+        timed: bool,
+    ) -> Result<T, L2Error> {
         let counters = &self.counters;
         let breaker = self.breakers.of(self.store.fault_domain(target));
         breaker.note_reconnections(self.store.reconnections());
@@ -139,7 +166,12 @@ impl L2Client {
             return Err(L2Error::BreakerOpen);
         }
         let was_open = breaker.is_open();
-        let error = match tokio::time::timeout(self.policy.timeout, fut).await {
+        let answer = if timed {
+            tokio::time::timeout(self.policy.timeout, fut).await
+        } else {
+            Ok(fut.await)
+        };
+        let error = match answer {
             Ok(Ok(v)) => {
                 breaker.on_success();
                 if was_open {
@@ -210,10 +242,10 @@ impl L2Client {
         io: ValueIo<V>,
     ) -> (L2Read<V>, Option<u64>) {
         match self
-            .call("get", L2Target::Value(key), self.store.get_versioned(key))
+            .read_call(L2Target::Value(key), self.store.get_versioned(key))
             .await
         {
-            Ok((Some(bytes), version)) => (self.open(key, &bytes, format, io).await, Some(version)),
+            Ok((Some(bytes), version)) => (self.open(key, bytes, format, io).await, Some(version)),
             Ok((None, version)) => (L2Read::Miss, Some(version)),
             Err(_) => (L2Read::Unavailable, None),
         }
@@ -223,12 +255,12 @@ impl L2Client {
     async fn open<V>(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         format: PayloadFormat,
         io: ValueIo<V>,
     ) -> L2Read<V> {
         let counters = &self.counters;
-        let envelope = match Envelope::decode(bytes, self.policy.max_value_size) {
+        let envelope = match Envelope::decode_owned(bytes, self.policy.max_value_size) {
             Ok(e) => e,
             Err(error) => {
                 Counters::incr(&counters.decode_errors);
@@ -308,7 +340,7 @@ impl L2Client {
 
     /// The key's L2 version alone (a refresh skips the value read but still needs it).
     pub(crate) async fn version(&self, key: &str) -> Option<u64> {
-        self.call("get", L2Target::Value(key), self.store.get_versioned(key))
+        self.read_call(L2Target::Value(key), self.store.get_versioned(key))
             .await
             .ok()
             .map(|(_, v)| v)

@@ -104,7 +104,33 @@ impl KeptConnection {
     /// Sends one command, on the caller's runtime's connection when it has one; an unanswered
     /// or failed one wakes the keeper.
     pub(crate) async fn send(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
-        match self.route()? {
+        self.send_with(cmd, None).await
+    }
+
+    /// [`send`](Self::send), failing with a timeout error when no answer came within `timeout`
+    /// (the connection's own response timer, set for this command: no second timer).
+    pub(crate) async fn send_within(
+        self: &Arc<Self>,
+        cmd: &Cmd,
+        timeout: Duration,
+    ) -> RedisResult<Value> {
+        self.send_with(cmd, Some(timeout)).await
+    }
+
+    async fn send_with(
+        self: &Arc<Self>,
+        cmd: &Cmd,
+        timeout: Option<Duration>,
+    ) -> RedisResult<Value> {
+        let mut route = self.route()?;
+        if let Some(timeout) = timeout {
+            match &mut route {
+                Route::Local(connection, _) | Route::Home(connection) => {
+                    connection.set_response_timeout(timeout)
+                }
+            }
+        }
+        match route {
             Route::Local(mut connection, token) => {
                 let watch = Unanswered(Some(&self.suspect));
                 let reply = connection.send_packed_command(cmd).await;
@@ -219,7 +245,11 @@ impl KeptConnection {
     fn answered<T>(&self, mut watch: Unanswered<'_>, reply: &RedisResult<T>, local: Option<u64>) {
         watch.0 = None;
         if let Err(e) = reply {
-            if e.is_io_error() || e.is_unrecoverable_error() {
+            if e.is_timeout() {
+                // Unanswered in time, as when the cache's own timeout drops a command: the keeper
+                // checks the connections (and drops a local one that does not answer its PING).
+                self.suspect.notify_one();
+            } else if e.is_io_error() || e.is_unrecoverable_error() {
                 // A local connection that failed on its socket (or whose runtime is going away)
                 // is not used again; its runtime falls back to the layer's.
                 if let Some(token) = local {

@@ -67,6 +67,12 @@ impl KeySpace {
         prefixed(&self.data_prefix, key)
     }
 
+    /// What the Redis key of every value starts with ([`data_key`](Self::data_key) is this and
+    /// the cache key).
+    pub(crate) fn data_prefix(&self) -> &str {
+        &self.data_prefix
+    }
+
     /// The Redis key of the distributed lock named after cache key `key`.
     pub(crate) fn lock_key(&self, key: &str) -> String {
         prefixed(&self.lock_prefix, key)

@@ -3,7 +3,7 @@
 use cache_core::log;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cache_core::{BackplaneListener, InvalidationMessage, L2Error, L2Policy, L2Target, L2};
 use redis::{Client, Script, Value};
@@ -218,26 +218,39 @@ impl RedisL2 {
             .map_err(classify)
     }
 
-    /// Reads the record of `key` in generation `generation`: a value written in an older
+    /// Reads the record of `key` in the current generation: a value written in an older
     /// generation is a miss (cleared), one written in a newer generation teaches it.
     async fn read_record(&self, space: &KeySpace, key: &str) -> Result<Option<Record>, L2Error> {
         let generation = self.generation(space).await?;
-        let limit = read::record_limit(self.inner.settings.policy.max_value_size);
-        let data_key = space.data_key(key);
-        let end = read::first_read_end(limit);
-        let mut first = redis::cmd("GETRANGE");
-        first.arg(&data_key).arg(0).arg(end);
+        let end = self.first_read_end();
+        let first = read::first_read_cmd(space, key, end);
         let stored = match read::first_read(self.query(&first).await?, end)? {
             Some(stored) => stored,
-            None => {
-                // Longer than the first read: read it again, bounded on the server.
-                let mut invocation = self.inner.bounded_get.key(data_key);
-                invocation.arg(limit).arg(read::HEADER_LEN - 1);
-                read::stored(self.invoke(&invocation).await?)?
-            }
+            None => self.bounded_read(space, key).await?,
         };
-        let mut record = match stored {
-            Stored::Missing => return Ok(None),
+        Ok(self.settle(key, stored, generation))
+    }
+
+    /// The inclusive end of the first read of a record (see [`read::first_read_end`]).
+    fn first_read_end(&self) -> usize {
+        read::first_read_end(read::record_limit(
+            self.inner.settings.policy.max_value_size,
+        ))
+    }
+
+    /// A record longer than the first read, read again bounded on the server.
+    async fn bounded_read(&self, space: &KeySpace, key: &str) -> Result<Stored, L2Error> {
+        let limit = read::record_limit(self.inner.settings.policy.max_value_size);
+        let mut invocation = self.inner.bounded_get.key(space.data_key(key));
+        invocation.arg(limit).arg(read::HEADER_LEN - 1);
+        read::stored(self.invoke(&invocation).await?)
+    }
+
+    /// The record `stored` holds, read while the layer was in generation `generation`: `None`
+    /// when there is none.
+    fn settle(&self, key: &str, stored: Stored, generation: u64) -> Option<Record> {
+        let record = match stored {
+            Stored::Missing => return None,
             Stored::Record(bytes) => record::parse(bytes),
             Stored::Oversized { len, header } => {
                 // Never read: a miss under the record's own version, so the load overwrites it.
@@ -245,7 +258,7 @@ impl RedisL2 {
                     target: log::REDIS,
                     key,
                     len,
-                    limit,
+                    limit = read::record_limit(self.inner.settings.policy.max_value_size),
                     "L2 value over the size limit; not read"
                 );
                 let mut record = record::parse(header);
@@ -253,6 +266,12 @@ impl RedisL2 {
                 record
             }
         };
+        Some(self.in_generation(key, record, generation))
+    }
+
+    /// `record`, read in generation `generation`: without its value when that was written in an
+    /// older generation (cleared) or an implausible one; a newer generation is adopted.
+    fn in_generation(&self, key: &str, mut record: Record, generation: u64) -> Record {
         match record.generation {
             Some(written) if written < generation => record.value = None,
             Some(written) if written > generation.saturating_add(PLAUSIBLE_GENERATION_LEAD) => {
@@ -269,7 +288,51 @@ impl RedisL2 {
             }
             _ => {}
         }
-        Ok(Some(record))
+        record
+    }
+
+    /// [`get_versioned`](L2::get_versioned) after `so_far`: the first read (unless done), the
+    /// bounded re-read of a long record, the lease of a missing one.
+    async fn versioned_rest(
+        &self,
+        space: &KeySpace,
+        key: &str,
+        so_far: ReadSoFar,
+    ) -> Result<(Option<Vec<u8>>, u64), L2Error> {
+        let (record, epoch) = match so_far {
+            ReadSoFar::Nothing => {
+                self.generation(space).await?;
+                // Before the key is read: a generation adopted from here on refuses this load's
+                // store.
+                let epoch = record::epoch_part(self.inner.backplane.generation.epoch());
+                (self.read_record(space, key).await?, epoch)
+            }
+            ReadSoFar::First {
+                found,
+                generation,
+                epoch,
+            } => {
+                let stored = match found {
+                    Some(stored) => stored,
+                    None => self.bounded_read(space, key).await?,
+                };
+                (self.settle(key, stored, generation), epoch)
+            }
+        };
+        if let Some(record) = record {
+            return Ok((record.value, record::token(epoch, record.version)));
+        }
+        // Missing: a lease before the load, so that any invalidation from now on moves the
+        // version away from it (and an evicted lease refuses the store).
+        let mut invocation = self.inner.lease_record.key(space.data_key(key));
+        invocation.arg(px(self.inner.settings.tombstone_ttl));
+        let version: u64 = self.invoke(&invocation).await?;
+        if version == 0 {
+            // Not missing but an empty foreign string (the first read cannot tell them apart; the
+            // lease script can): handed on like any foreign value, to be counted and overwritten.
+            return Ok((Some(Vec::new()), record::token(epoch, 0)));
+        }
+        Ok((None, record::token(epoch, version)))
     }
 
     fn start_background(&self, space: Arc<KeySpace>) {
@@ -304,6 +367,29 @@ impl RedisL2 {
             };
             self.inner.runtime.spawn(poller.run());
         }
+    }
+}
+
+/// How far [`RedisL2::get_versioned`] got on its fast path.
+enum ReadSoFar {
+    /// Nothing read yet (the generation is unknown, or the layer is a Cluster).
+    Nothing,
+    /// The first read, made in `generation` after reading `epoch`: what it found, unless the
+    /// record is longer than the first read (`None`).
+    First {
+        found: Option<Stored>,
+        generation: u64,
+        epoch: u64,
+    },
+}
+
+/// A command's error: a timeout (the connection's response timer) as the cache's, else as
+/// [`classify`] says.
+fn command_error(error: redis::RedisError, timeout: Duration) -> L2Error {
+    if error.is_timeout() {
+        L2Error::Timeout(timeout)
+    } else {
+        classify(error)
     }
 }
 
@@ -359,23 +445,50 @@ impl L2 for RedisL2 {
 
     async fn get_versioned(&self, key: &str) -> Result<(Option<Vec<u8>>, u64), L2Error> {
         let space = self.space()?;
-        self.generation(space).await?;
-        // Before the key is read: a generation adopted from here on refuses this load's store.
-        let epoch = record::epoch_part(self.inner.backplane.generation.epoch());
-        if let Some(record) = self.read_record(space, key).await? {
-            return Ok((record.value, record::token(epoch, record.version)));
+        let timeout = self.inner.settings.policy.timeout;
+        let started = Instant::now();
+        let so_far = match (
+            &self.inner.connection,
+            self.inner.backplane.generation.get(),
+        ) {
+            (SharedConnection::Single(kept), Some(generation)) => {
+                // The hit path: one command, bounded by the connection's own response timer
+                // (set to the policy's timeout for it), so no timer of ours: see `bounds_reads`.
+                // The epoch is read before the key: a generation adopted from here on refuses
+                // this load's store.
+                let epoch = record::epoch_part(self.inner.backplane.generation.epoch());
+                let end = self.first_read_end();
+                let first = read::first_read_cmd(space, key, end);
+                let reply = kept
+                    .send_within(&first, timeout)
+                    .await
+                    .map_err(|e| command_error(e, timeout))?;
+                match read::first_read(reply, end)? {
+                    Some(Stored::Record(bytes)) => {
+                        let record = self.in_generation(key, record::parse(bytes), generation);
+                        return Ok((record.value, record::token(epoch, record.version)));
+                    }
+                    found => ReadSoFar::First {
+                        found,
+                        generation,
+                        epoch,
+                    },
+                }
+            }
+            _ => ReadSoFar::Nothing,
+        };
+        // The rest (a miss, a long record, a generation to learn, a Cluster) within what is left
+        // of the timeout.
+        let left = timeout.saturating_sub(started.elapsed());
+        // Boxed: the hit path's future stays small (it is moved into a box on every call).
+        let rest = Box::pin(tokio::time::timeout(
+            left,
+            self.versioned_rest(space, key, so_far),
+        ));
+        match rest.await {
+            Ok(result) => result,
+            Err(_) => Err(L2Error::Timeout(timeout)),
         }
-        // Missing: a lease before the load, so that any invalidation from now on moves the
-        // version away from it (and an evicted lease refuses the store).
-        let mut invocation = self.inner.lease_record.key(space.data_key(key));
-        invocation.arg(px(self.inner.settings.tombstone_ttl));
-        let version: u64 = self.invoke(&invocation).await?;
-        if version == 0 {
-            // Not missing but an empty foreign string (the first read cannot tell them apart; the
-            // lease script can): handed on like any foreign value, to be counted and overwritten.
-            return Ok((Some(Vec::new()), record::token(epoch, 0)));
-        }
-        Ok((None, record::token(epoch, version)))
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), L2Error> {
@@ -516,6 +629,12 @@ impl L2 for RedisL2 {
 
     fn reconnections(&self) -> u64 {
         self.inner.connection.recovered()
+    }
+
+    /// A read's one command on the hit path is bounded by the connection's response timer, set
+    /// to the policy's timeout; anything more runs under a timer for what is left of it.
+    fn bounds_reads(&self) -> bool {
+        true
     }
 
     fn fault_domains(&self) -> usize {

@@ -8,9 +8,10 @@
 //! server in the same round trip.
 
 use cache_core::L2Error;
-use redis::Value;
+use redis::{Cmd, Value};
 
 use crate::error::unreadable_reply;
+use crate::keys::KeySpace;
 
 /// Records up to this long (header included) are read by one `GETRANGE`; longer ones take a
 /// second round trip through [`BOUNDED_GET`].
@@ -53,6 +54,35 @@ pub(crate) fn first_read_end(limit: usize) -> usize {
     FIRST_READ.min(limit)
 }
 
+/// The first read of cache key `key`'s record: `GETRANGE <data key> 0 <end>`, built in place
+/// (the data key is written straight into the command, and each buffer is allocated once).
+pub(crate) fn first_read_cmd(space: &KeySpace, key: &str, end: usize) -> Cmd {
+    let prefix = space.data_prefix();
+    // Name, key, "0" and up to 20 digits.
+    let mut cmd = Cmd::with_capacity(4, "GETRANGE".len() + prefix.len() + key.len() + 1 + 20);
+    cmd.arg("GETRANGE")
+        .arg(DataKey { prefix, key })
+        .arg(0)
+        .arg(end);
+    cmd
+}
+
+/// A data key written as one argument from its two parts, with no `String` in between.
+struct DataKey<'a> {
+    prefix: &'a str,
+    key: &'a str,
+}
+
+impl redis::ToRedisArgs for DataKey<'_> {
+    fn write_redis_args<W: ?Sized + redis::RedisWrite>(&self, out: &mut W) {
+        use std::io::Write;
+        let mut arg = out.writer_for_next_arg();
+        // Writing into the command's own buffer cannot fail.
+        let _ = arg.write_all(self.prefix.as_bytes());
+        let _ = arg.write_all(self.key.as_bytes());
+    }
+}
+
 /// What the first read (up to `end`, see [`first_read_end`]) found: the record, when it is
 /// whole (so within the limit); `None` when it is longer (read it with [`BOUNDED_GET`]).
 pub(crate) fn first_read(reply: Value, end: usize) -> Result<Option<Stored>, L2Error> {
@@ -86,6 +116,15 @@ pub(crate) fn stored(reply: Value) -> Result<Stored, L2Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_read_is_getrange_of_the_data_key() {
+        let space = KeySpace::new("shop");
+        let built = first_read_cmd(&space, "product:7", 16_384);
+        let mut plain = redis::cmd("GETRANGE");
+        plain.arg(space.data_key("product:7")).arg(0).arg(16_384);
+        assert_eq!(built.get_packed_command(), plain.get_packed_command());
+    }
 
     #[test]
     fn a_first_read_is_whole_missing_or_too_short() {

@@ -127,12 +127,24 @@ pub(crate) fn parse(mut bytes: Vec<u8>) -> Record {
 
 /// `V<v>:<g>:`: the version, the generation and the header's length.
 fn value_header(bytes: &[u8]) -> Option<(u64, u64, usize)> {
-    let first = 1 + bytes.iter().skip(1).take(17).position(|&b| b == b':')?;
-    let version = counter(&bytes[1..first])?;
-    let rest = &bytes[first + 1..];
-    let second = rest.iter().take(17).position(|&b| b == b':')?;
-    let generation = counter(&rest[..second])?;
-    Some((version, generation, first + 1 + second + 1))
+    let (version, first) = counter_then_colon(bytes.get(1..)?)?;
+    let (generation, second) = counter_then_colon(&bytes[1 + first..])?;
+    Some((version, generation, 1 + first + second))
+}
+
+/// A [`counter`] followed by `:` at the start of `bytes`, and the length of both, in one pass
+/// (this runs on every L2 hit).
+fn counter_then_colon(bytes: &[u8]) -> Option<(u64, usize)> {
+    let mut value: u64 = 0;
+    // At most 16 digits (below 10^16, so no overflow), then the colon.
+    for (i, &b) in bytes.iter().enumerate().take(17) {
+        match b {
+            b'0'..=b'9' => value = value * 10 + u64::from(b - b'0'),
+            b':' if i > 0 => return (value <= MAX_VERSION).then_some((value, i + 1)),
+            _ => return None,
+        }
+    }
+    None
 }
 
 /// Bits of the token that hold the key's version.

@@ -180,14 +180,18 @@ impl TagFloors {
 
 /// A counter record as this layer writes it: decimal, at most 16 digits, within [`MAX_VERSION`].
 pub(crate) fn counter(raw: &[u8]) -> Option<u64> {
-    if raw.is_empty() || raw.len() > 16 || !raw.iter().all(u8::is_ascii_digit) {
+    if raw.is_empty() || raw.len() > 16 {
         return None;
     }
-    std::str::from_utf8(raw)
-        .ok()?
-        .parse()
-        .ok()
-        .filter(|v| *v <= MAX_VERSION)
+    // At most 16 digits: below 10^16, so no overflow.
+    let mut value: u64 = 0;
+    for &b in raw {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+    }
+    (value <= MAX_VERSION).then_some(value)
 }
 
 /// The current values of the counters `keys` (all in one hash slot), each at least its floor:

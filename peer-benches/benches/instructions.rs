@@ -12,6 +12,12 @@
 //!   over more keys than a thread's L1 front holds.
 //! - `l2`: layercache with L1 off over the in-memory L2 (an L1 miss and an L2 hit: key, envelope,
 //!   tag checks, bincode decode of a ~300-byte product), inside a current-thread Tokio runtime.
+//! - `redis`: an L2 hit against a real `redis-server` (started here on a free loopback port;
+//!   callgrind instruments only this process, the client): layercache with L1 off beside raw
+//!   redis-rs (multiplexed `GET` + bincode decode), inside a current-thread Tokio runtime. The
+//!   client's CPU per call is what bounds throughput at 32 and 64 tasks on a small machine.
+//!   Waiting on the socket costs no instructions, so these counts are nearly repeatable (how
+//!   many times a task is polled before its reply is in can vary by a few).
 //!
 //! Needs valgrind and `gungraun-runner` of the same version as the `gungraun` crate
 //! (`cargo install gungraun-runner --version 0.20.0`), then
@@ -21,16 +27,21 @@ use std::hint::black_box;
 
 use gungraun::{library_benchmark, library_benchmark_group, main};
 use layercache::Cache;
+use layercache_test_support::RedisServer;
 use peer_benches::l1::{
     cached_cached, hit, layercache_cached, layercache_get_or_load, quick_format, quick_prebuilt,
     warm_all, PrebuiltKeys, KEYS,
 };
-use peer_benches::l2::{self, layercache_l2_hit, memory_l2_cache};
+use peer_benches::l2::{
+    self, layercache_l2_hit, memory_l2_cache, raw_get_decode, raw_key, raw_redis, redis_l2_cache,
+};
 
 /// L1 hits per benchmark.
 const L1_HITS: u64 = 10_000;
 /// L2 hits per benchmark.
 const L2_HITS: u64 = 1_000;
+/// L2 hits against `redis-server` per benchmark.
+const REDIS_HITS: u64 = 1_000;
 
 /// The id of the `i`th hit: the loop walks the 64 keys.
 fn id_of(i: u64) -> u64 {
@@ -171,6 +182,88 @@ fn l2_layercache_l1_off(f: &'static L2Fixture) {
     });
 }
 
+/// A current-thread runtime, layercache (L1 off) and a raw redis-rs connection to one
+/// `redis-server`, 64 products stored through each.
+struct RedisFixture {
+    runtime: tokio::runtime::Runtime,
+    cache: Cache,
+    raw: redis::aio::MultiplexedConnection,
+    keys: Vec<String>,
+    raw_keys: Vec<String>,
+    _server: RedisServer,
+}
+
+/// The Redis fixture, every key read through both contenders; leaked so that neither its drop
+/// nor the server's shutdown is counted.
+fn warm_redis() -> &'static RedisFixture {
+    let server = RedisServer::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (cache, raw) = runtime.block_on(async {
+        let url = server.url();
+        (redis_l2_cache(&url).await, raw_redis(&url).await)
+    });
+    let keys: Vec<String> = (0..KEYS).map(l2::layercache_key).collect();
+    let raw_keys: Vec<String> = (0..KEYS).map(raw_key).collect();
+    runtime.block_on(async {
+        // The first call opens this runtime's own connection in the background (calls go over
+        // the layer's until it is open); the pause lets it open, the second round uses it.
+        for _ in 0..2 {
+            for (id, (key, raw_key)) in (0..KEYS).zip(keys.iter().zip(&raw_keys)) {
+                assert_eq!(layercache_l2_hit(&cache, key).await, l2::product(id));
+                assert_eq!(raw_get_decode(&raw, raw_key).await, l2::product(id));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let stats = cache.stats();
+    assert_eq!(stats.loads, 0, "every read was an L2 hit");
+    assert_eq!(stats.l2_errors, 0, "Redis answered every read");
+    Box::leak(Box::new(RedisFixture {
+        runtime,
+        cache,
+        raw,
+        keys,
+        raw_keys,
+        _server: server,
+    }))
+}
+
+#[library_benchmark]
+#[bench::hits_1000(warm_redis())]
+fn redis_empty_loop(f: &'static RedisFixture) {
+    f.runtime.block_on(async {
+        for i in 0..REDIS_HITS {
+            let id = id_of(i) as usize;
+            black_box((&f.keys[id], &f.raw_keys[id]));
+        }
+    });
+}
+
+#[library_benchmark]
+#[bench::hits_1000(warm_redis())]
+fn redis_layercache_l1_off(f: &'static RedisFixture) {
+    f.runtime.block_on(async {
+        for i in 0..REDIS_HITS {
+            let key = &f.keys[id_of(i) as usize];
+            black_box(layercache_l2_hit(&f.cache, key).await);
+        }
+    });
+}
+
+#[library_benchmark]
+#[bench::hits_1000(warm_redis())]
+fn redis_raw_get_decode(f: &'static RedisFixture) {
+    f.runtime.block_on(async {
+        for i in 0..REDIS_HITS {
+            let key = &f.raw_keys[id_of(i) as usize];
+            black_box(raw_get_decode(&f.raw, key).await);
+        }
+    });
+}
+
 library_benchmark_group!(
     name = l1_hit,
     benchmarks = [
@@ -189,4 +282,13 @@ library_benchmark_group!(
     benchmarks = [l2_empty_loop, l2_layercache_l1_off]
 );
 
-main!(library_benchmark_groups = l1_hit, l2_hit);
+library_benchmark_group!(
+    name = redis_hit,
+    benchmarks = [
+        redis_empty_loop,
+        redis_layercache_l1_off,
+        redis_raw_get_decode
+    ]
+);
+
+main!(library_benchmark_groups = l1_hit, l2_hit, redis_hit);

@@ -87,6 +87,46 @@ pub async fn layercache_l2_hit(cache: &Cache, key: &str) -> Product {
         .expect("an L2 hit")
 }
 
+/// layercache over the `redis-server` at `url`, holding products `0..KEYS` in L2 only.
+pub async fn redis_l2_cache(url: &str) -> Cache {
+    // A generous timeout: on a loaded machine (or under callgrind) the default (50 ms) could
+    // open the breaker mid-bench, and the bench would measure skipped reads.
+    let layer = RedisL2::builder(url)
+        .timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .expect("RedisL2 connects");
+    let cache = Cache::builder()
+        .namespace("bench")
+        .codec(Codec::Bincode)
+        .l2(layer)
+        .build();
+    for id in 0..KEYS {
+        cache.set(&layercache_key(id), &product(id), &L2_ONLY).await;
+    }
+    cache
+}
+
+/// A raw redis-rs multiplexed connection to `url`, products `0..KEYS` stored in bincode under
+/// [`raw_key`].
+pub async fn raw_redis(url: &str) -> redis::aio::MultiplexedConnection {
+    let client = redis::Client::open(url).expect("url");
+    let mut raw = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("raw connection");
+    for id in 0..KEYS {
+        let bytes = Codec::Bincode.encode(&product(id)).expect("encode");
+        let () = redis::cmd("SET")
+            .arg(raw_key(id))
+            .arg(bytes)
+            .query_async(&mut raw)
+            .await
+            .expect("raw SET");
+    }
+    raw
+}
+
 /// Set once in [`RedisContenders::connect`]; read by `cached`'s `create` block.
 static REDIS_URL: OnceLock<String> = OnceLock::new();
 static CONTENDERS: OnceLock<RedisContenders> = OnceLock::new();
@@ -111,40 +151,20 @@ impl RedisContenders {
     /// that each reads them back, and installs them for [`contenders`]. Once per process.
     pub async fn connect(url: &str) {
         let _ = REDIS_URL.set(url.to_owned());
-        // A generous timeout: on a loaded machine the default (50 ms) could open the breaker
-        // mid-bench, and the bench would measure skipped reads.
-        let layer = RedisL2::builder(url)
-            .timeout(Duration::from_secs(1))
-            .build()
-            .await
-            .expect("RedisL2 connects");
-        let layercache = Cache::builder()
-            .namespace("bench")
-            .codec(Codec::Bincode)
-            .l2(layer)
-            .build();
-        let client = redis::Client::open(url).expect("url");
-        let mut raw = client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("raw connection");
+        let layercache = redis_l2_cache(url).await;
+        let raw = raw_redis(url).await;
         let hitbox = RedisBackend::builder()
             .connection(ConnectionMode::single(url))
             .build()
             .expect("hitbox backend");
         for id in 0..KEYS {
-            let p = product(id);
-            layercache.set(&layercache_key(id), &p, &L2_ONLY).await;
-            let bytes = Codec::Bincode.encode(&p).expect("encode");
-            let () = redis::cmd("SET")
-                .arg(raw_key(id))
-                .arg(bytes)
-                .query_async(&mut raw)
-                .await
-                .expect("raw SET");
             let mut ctx = CacheContext::default().boxed();
             hitbox
-                .set::<Product>(&hitbox_key(id), &CacheValue::new(p, None, None), &mut ctx)
+                .set::<Product>(
+                    &hitbox_key(id),
+                    &CacheValue::new(product(id), None, None),
+                    &mut ctx,
+                )
                 .await
                 .expect("hitbox set");
         }
@@ -178,15 +198,21 @@ pub async fn layercache_product(id: u64) -> Product {
     layercache_l2_hit(&contenders().layercache, &layercache_key(id)).await
 }
 
-fn raw_key(id: u64) -> String {
+/// The key raw redis-rs reads for product `id`.
+pub fn raw_key(id: u64) -> String {
     format!("raw:product:{id}")
 }
 
 /// Raw redis-rs: multiplexed `GET` + bincode decode.
 pub async fn raw_product(id: u64) -> Product {
-    let mut conn = contenders().raw.clone();
+    raw_get_decode(&contenders().raw, &raw_key(id)).await
+}
+
+/// Raw redis-rs on `conn`: a multiplexed `GET` of `key` and a bincode decode, nothing else.
+pub async fn raw_get_decode(conn: &redis::aio::MultiplexedConnection, key: &str) -> Product {
+    let mut conn = conn.clone();
     let bytes: Vec<u8> = redis::cmd("GET")
-        .arg(raw_key(id))
+        .arg(key)
         .query_async(&mut conn)
         .await
         .expect("raw GET");
