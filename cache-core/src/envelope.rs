@@ -105,8 +105,8 @@ impl Envelope {
         Ok(envelope)
     }
 
-    /// [`decode`](Self::decode) of bytes the caller owns: the payload keeps their allocation,
-    /// so the value is not copied (the header is moved out of the way).
+    /// [`decode`](Self::decode) of bytes the caller owns: the payload keeps their allocation
+    /// (its bytes move to the front of it), so no second buffer is allocated.
     pub fn decode_owned(mut bytes: Vec<u8>, max_len: usize) -> Result<Envelope, EnvelopeError> {
         let (mut envelope, payload_at) = Envelope::decode_head(&bytes, max_len)?;
         bytes.drain(..payload_at);

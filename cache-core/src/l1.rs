@@ -344,7 +344,7 @@ impl L1 {
         };
         match fresh_value(&entry, now, tags) {
             Some(value) => {
-                if self.may_remember(&entry) && l1_front::admits(&place) {
+                if self.may_remember(&entry) {
                     l1_front::remember(&place, &entry);
                 }
                 Ok(value)
@@ -359,7 +359,9 @@ impl L1 {
         !self.weigh_bytes || entry.weight <= l1_front::MAX_WEIGHT
     }
 
-    /// After a change to `entries`: entries the fronts remembered before it are not used again.
+    /// After a change to `entries` (a remove that found nothing is none: any entry of that key a
+    /// front holds is already out of date): entries the fronts remembered before it are not used
+    /// again.
     #[inline]
     fn changed(&self) {
         self.epoch
@@ -415,14 +417,16 @@ impl L1 {
     }
 
     pub(crate) fn remove(&self, key: &str) {
-        self.entries.remove(&KeyBytes(key.as_bytes()));
-        self.changed();
+        if self.entries.remove(&KeyBytes(key.as_bytes())).is_some() {
+            self.changed();
+        }
     }
 
     /// Removes `key` only if it still holds `entry` (a newer value may have replaced it).
     fn remove_if_same(&self, key: &[u8], entry: &Arc<L1Entry>) {
-        self.entries.remove(&ThisEntry(key, entry));
-        self.changed();
+        if self.entries.remove(&ThisEntry(key, entry)).is_some() {
+            self.changed();
+        }
     }
 
     pub(crate) fn clear(&self) {

@@ -3,15 +3,15 @@
 //!
 //! A hit through quick_cache takes its shard's read lock: two atomic writes to a word every
 //! core reading that shard shares, which is what two threads on one hot key fight over. The
-//! front is a small direct-mapped table per thread (allocated on the thread's first hit) that
+//! front is a small table per thread, of sets of two (allocated on the thread's first hit), that
 //! holds the entries found by the thread's last hits. It never decides alone: an entry found
 //! here counts only while its L1 has not changed since it was put here (the L1's `epoch`,
 //! bumped after every insert, remove and clear), and the caller still checks its deadlines and
 //! tags. A lookup here writes nothing shared.
 //!
-//! What it costs: each thread keeps up to [`SETS`] × [`WAYS`] (256) entries alive after L1 dropped them (an
-//! eviction, an invalidation, a `clear`, or the cache itself dropped) until a later hit
-//! replaces them or the thread exits. With a byte budget, only entries of up to
+//! What it costs: each thread keeps up to [`SETS`] × [`WAYS`] (256) entries alive after L1
+//! dropped them (an eviction, an invalidation, a `clear`, or the cache itself dropped) until a
+//! later hit replaces them or the thread exits. With a byte budget, only entries of up to
 //! [`MAX_WEIGHT`] bytes enter the front, so the memory it keeps beyond the budget stays small.
 
 use std::cell::{Cell, RefCell};
@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use crate::l1::L1Entry;
 
-/// Sets per thread ([`WAYS`] entries each: two keys that meet in one set both stay). A power of two (the set is taken from the hash's top bits).
+/// Sets per thread ([`WAYS`] entries each: two keys that meet in one set both stay). A power of
+/// two (the set is taken from the hash's top bits).
 const SETS: usize = 128;
 /// Entries per set.
 const WAYS: usize = 2;
@@ -63,7 +64,7 @@ type Set = [Slot; WAYS];
 /// A thread's front.
 struct Front {
     sets: [Set; SETS],
-    /// Misses that met a set whose two ways were both in use (see [`admits`]).
+    /// Entries that met a set whose two ways were both in use (see [`remember`]).
     conflicts: Cell<u32>,
 }
 
@@ -78,7 +79,7 @@ thread_local! {
     static FRONT: RefCell<Option<Box<Front>>> = const { RefCell::new(None) };
 }
 
-/// Which set of a front `key` belongs to (computed once per lookup, for [`read`] and
+/// Which set of a front `key` belongs to (hashed once per lookup, for [`read`] and
 /// [`remember`]).
 #[inline]
 pub(crate) fn set_of(key: &[u8]) -> usize {
@@ -122,32 +123,12 @@ pub(crate) fn read<R>(at: &Place<'_>, read: impl FnOnce(&L1Entry) -> Option<R>) 
         .flatten()
 }
 
-/// After [`read`] found nothing usable: whether the entry the caller then finds in L1 is to be
-/// remembered. Yes when the key's set has a way that is free or out of date (the key's own
-/// entry there, if any, is); else one time in [`ADMIT_ONE_IN`]. No when the front is busy.
-pub(crate) fn admits(at: &Place<'_>) -> bool {
-    FRONT
-        .try_with(|front| {
-            let Ok(front) = front.try_borrow() else {
-                return false;
-            };
-            let Some(front) = front.as_ref() else {
-                return true;
-            };
-            let [first, second] = &front.sets[at.set % SETS];
-            if !first.current(at.owner, at.epoch) || !second.current(at.owner, at.epoch) {
-                return true;
-            }
-            let conflicts = front.conflicts.get().wrapping_add(1);
-            front.conflicts.set(conflicts);
-            conflicts % ADMIT_ONE_IN == 1
-        })
-        .unwrap_or(false)
-}
-
-/// Remembers `entry`, found under `key` in L1 `owner` at `epoch`, for this thread's next hits,
-/// first in its set. It takes the place of a way that is free or out of date (the second if both
-/// are), or else of the second way; the entry that was first moves second.
+/// Remembers `entry`, found under `key` in L1 `owner` at `epoch` after [`read`] found nothing
+/// usable, for this thread's next hits, first in its set. It takes the place of a way that is
+/// free or out of date (the second if both are; the key's own entry there, if any, is out of
+/// date: a current one would have answered, or been found not fresh, and then nothing is
+/// remembered); when both ways hold current entries of other keys, of the second way, one time
+/// in [`ADMIT_ONE_IN`]. The entry that was first moves second. Nothing when the front is busy.
 pub(crate) fn remember(at: &Place<'_>, entry: &Arc<L1Entry>) {
     let replaced = FRONT.try_with(|front| {
         let mut front = front.try_borrow_mut().ok()?;
@@ -158,13 +139,16 @@ pub(crate) fn remember(at: &Place<'_>, entry: &Arc<L1Entry>) {
             })
         });
         let set = &mut front.sets[at.set % SETS];
-        // The key's own entry, if the set has it, is out of date (a current one would have
-        // answered, or been found not fresh, and then nothing is remembered).
         let way = if !set[1].current(at.owner, at.epoch) {
             1
         } else if !set[0].current(at.owner, at.epoch) {
             0
         } else {
+            let conflicts = front.conflicts.get().wrapping_add(1);
+            front.conflicts.set(conflicts);
+            if conflicts % ADMIT_ONE_IN != 1 {
+                return None;
+            }
             1
         };
         let slot = &mut set[way];
@@ -257,6 +241,21 @@ mod tests {
             (Some(4), true),
             "any change sends the next hit to quick_cache, which still has the key"
         );
+    }
+
+    #[test]
+    fn removing_a_key_l1_does_not_hold_leaves_the_fronts_as_they_are() {
+        let (l1, tags) = (L1::new(10, None), TagVersions::default());
+        l1.insert("a", entry(1u32, MINUTE, vec![]));
+        hit(&l1, "a", &tags);
+        l1.remove("absent");
+        assert_eq!(
+            hit(&l1, "a", &tags),
+            (Some(1), false),
+            "nothing changed in L1"
+        );
+        l1.remove("a");
+        assert_eq!(hit(&l1, "a", &tags).0, None);
     }
 
     #[test]

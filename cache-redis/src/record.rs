@@ -132,19 +132,11 @@ fn value_header(bytes: &[u8]) -> Option<(u64, u64, usize)> {
     Some((version, generation, 1 + first + second))
 }
 
-/// A [`counter`] followed by `:` at the start of `bytes`, and the length of both, in one pass
-/// (this runs on every L2 hit).
+/// A [`counter`] followed by `:` at the start of `bytes` (at most 16 digits), and the length of
+/// both.
 fn counter_then_colon(bytes: &[u8]) -> Option<(u64, usize)> {
-    let mut value: u64 = 0;
-    // At most 16 digits (below 10^16, so no overflow), then the colon.
-    for (i, &b) in bytes.iter().enumerate().take(17) {
-        match b {
-            b'0'..=b'9' => value = value * 10 + u64::from(b - b'0'),
-            b':' if i > 0 => return (value <= MAX_VERSION).then_some((value, i + 1)),
-            _ => return None,
-        }
-    }
-    None
+    let colon = bytes.iter().take(17).position(|&b| b == b':')?;
+    Some((counter(&bytes[..colon])?, colon + 1))
 }
 
 /// Bits of the token that hold the key's version.
